@@ -9,7 +9,7 @@ __all__ = ['CLASSES', 'sample_path', 'course_data', 'DataError', 'cell_files', '
            'slide_of', 'patient_of', 'patient_split', 'patient_splitter', 'split_report', 'cell_transforms',
            'malaria_dls']
 
-# %% ../nbs/02_data.ipynb #aef3dff6
+# %% ../nbs/02_data.ipynb #82d81a23
 import re, random
 from pathlib import Path
 from collections import Counter
@@ -18,10 +18,10 @@ import pandas as pd
 from PIL import Image
 from fastai.vision.all import *
 
-# %% ../nbs/02_data.ipynb #9db24611
+# %% ../nbs/02_data.ipynb #f21b8e6c
 from .environment import course_profile, Profile
 
-# %% ../nbs/02_data.ipynb #949c949a
+# %% ../nbs/02_data.ipynb #10eea0e4
 CLASSES = ['Parasitized', 'Uninfected']
 
 def sample_path() -> Path:
@@ -29,7 +29,7 @@ def sample_path() -> Path:
     from importlib.resources import files
     return Path(str(files('malaria_nb')))/'sample'/'cell_images'
 
-# %% ../nbs/02_data.ipynb #fe11bc1d
+# %% ../nbs/02_data.ipynb #f62948f0
 def course_data(profile:Profile|None=None, root='data') -> Path:
     "The image folder for `profile`: the embedded sample when quick, else `root`/train from notebook 01"
     profile = profile or course_profile()
@@ -40,7 +40,7 @@ def course_data(profile:Profile|None=None, root='data') -> Path:
                                 'or set MALARIA_NB_QUICK=1 to use the embedded sample.')
     return path
 
-# %% ../nbs/02_data.ipynb #f9627851
+# %% ../nbs/02_data.ipynb #cc86e70b
 class DataError(ValueError):
     "A dataset folder that cannot be used as it is; the message says what to do"
 
@@ -62,7 +62,7 @@ def check_image_folder(path, classes=CLASSES) -> dict:
     if empty: raise DataError(f'{path}: no images in {", ".join(path.name + "/" + c for c in empty)}: each class needs images (PNG, JPEG...).')
     return counts
 
-# %% ../nbs/02_data.ipynb #05bc8d38
+# %% ../nbs/02_data.ipynb #0c063ffd
 def load_cell(fn) -> Image.Image:
     "Open `fn` as an 8-bit RGB image, whatever its mode; a clear error names an unreadable file"
     try:
@@ -86,7 +86,7 @@ class CellImage(PILImage):
         if isinstance(fn, (str, Path)): return cls(load_cell(fn))
         return super().create(fn, **kwargs)
 
-# %% ../nbs/02_data.ipynb #80e39c0c
+# %% ../nbs/02_data.ipynb #8a6ef803
 _slide_re = re.compile(r'^(C\d+)')
 
 def slide_of(fn) -> str:
@@ -100,7 +100,7 @@ def patient_of(fn) -> str:
     "The patient token (the text before `_IMG`) of a cell image"
     return Path(fn).name.split('_IMG')[0]
 
-# %% ../nbs/02_data.ipynb #2a4afb78
+# %% ../nbs/02_data.ipynb #200755d5
 def patient_split(items, valid_pct:float=0.2, test_pct:float=0., seed:int=42) -> tuple:
     "Indices (train, valid, test) of `items` such that each slide lies on one side only"
     slides = [slide_of(o) for o in items]
@@ -124,7 +124,7 @@ def patient_splitter(valid_pct:float=0.2, seed:int=42):
     def _inner(items): return patient_split(items, valid_pct, 0., seed)[:2]
     return _inner
 
-# %% ../nbs/02_data.ipynb #a4967c47
+# %% ../nbs/02_data.ipynb #5d0a7583
 def split_report(items, splits, names=('train', 'valid', 'test')) -> pd.DataFrame:
     "Cells, slides, shared slides and class balance of each side of `splits`"
     sides = [[items[i] for i in s] for s in splits if len(s)]
@@ -137,7 +137,7 @@ def split_report(items, splits, names=('train', 'valid', 'test')) -> pd.DataFram
                          parasitized=par, uninfected=len(side) - par, pct_parasitized=round(100 * par / max(len(side), 1), 1)))
     return pd.DataFrame(rows).set_index('side')
 
-# %% ../nbs/02_data.ipynb #1011c9b8
+# %% ../nbs/02_data.ipynb #1e6d3285
 def cell_transforms(size:int=128):
     "Item and batch transforms: squish to `size`, flips only, ImageNet normalisation"
     item = [Resize(size, method=ResizeMethod.Squish)]
@@ -145,7 +145,7 @@ def cell_transforms(size:int=128):
              Normalize.from_stats(*imagenet_stats)]
     return item, batch
 
-# %% ../nbs/02_data.ipynb #371b1ca4
+# %% ../nbs/02_data.ipynb #c725d77b
 def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2,
                 seed:int=42, num_workers:int|None=None, check:bool=True, profile:Profile|None=None, **kwargs) -> DataLoaders:
     "DataLoaders for a `cell_images`-style folder, split by `'patient'` (slide) or at `'random'`"

@@ -8,12 +8,12 @@ Docs: https://malaria-nb.github.io/malaria_nb/environment.html.md"""
 __all__ = ['in_colab', 'in_test', 'nvidia_driver', 'ram_gib', 'EnvReport', 'env_report', 'precision_for', 'largest_batch',
            'probe_batch_size', 'Profile', 'course_profile']
 
-# %% ../nbs/00_environment.ipynb #e206316a
+# %% ../nbs/00_environment.ipynb #b204972b
 import os, platform, re, shutil, subprocess
 from dataclasses import dataclass, field, asdict
 import torch
 
-# %% ../nbs/00_environment.ipynb #034f4e28
+# %% ../nbs/00_environment.ipynb #8e6f41d3
 def in_colab() -> bool:
     "Are we running inside Google Colab?"
     import sys
@@ -23,7 +23,7 @@ def in_test() -> bool:
     "Is this notebook being run as a test (by `nbdev-test`, which sets `IN_TEST`)?"
     return bool(os.environ.get('IN_TEST'))
 
-# %% ../nbs/00_environment.ipynb #4e8a6b79
+# %% ../nbs/00_environment.ipynb #4c476c9a
 def nvidia_driver() -> str|None:
     "The NVIDIA driver version from `nvidia-smi`, or `None` where there is no driver"
     exe = shutil.which('nvidia-smi')
@@ -33,13 +33,13 @@ def nvidia_driver() -> str|None:
     except (OSError, subprocess.SubprocessError): return None
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
 
-# %% ../nbs/00_environment.ipynb #0c8cb91c
+# %% ../nbs/00_environment.ipynb #991c2fe3
 def ram_gib() -> float:
     "Total memory of this machine in GiB"
     try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
     except (ValueError, OSError, AttributeError): return float('nan')
 
-# %% ../nbs/00_environment.ipynb #dd999184
+# %% ../nbs/00_environment.ipynb #e8305a3c
 @dataclass
 class EnvReport:
     "What this machine offers for training"
@@ -72,7 +72,7 @@ class EnvReport:
     def _repr_markdown_(self):
         return '| | |\n|---|---|\n' + '\n'.join(f'| {k} | {"-" if v is None else v} |' for k,v in self.rows())
 
-# %% ../nbs/00_environment.ipynb #cbcb3e54
+# %% ../nbs/00_environment.ipynb #72dcc807
 def env_report() -> EnvReport:
     "Report the GPU, CUDA stack, library versions and CPU of this machine"
     import torchvision, fastai
@@ -87,7 +87,7 @@ def env_report() -> EnvReport:
                      torchvision=torchvision.__version__, fastai=fastai.__version__, python=platform.python_version(),
                      cpu_cores=os.cpu_count() or 1, ram_gib=ram_gib(), colab=in_colab())
 
-# %% ../nbs/00_environment.ipynb #ebf548db
+# %% ../nbs/00_environment.ipynb #8e011ddc
 def precision_for(capability:tuple|None) -> str:
     "The precision to train in for a GPU of `capability` (major, minor), or `None` for the CPU"
     if capability is None: return 'fp32'
@@ -95,7 +95,7 @@ def precision_for(capability:tuple|None) -> str:
     if capability >= (7, 0): return 'fp16'
     return 'fp32'
 
-# %% ../nbs/00_environment.ipynb #1f84047f
+# %% ../nbs/00_environment.ipynb #97e1ccba
 def largest_batch(step, start:int=1024, smallest:int=1) -> int:
     "Halve from `start` until `step(bs)` runs without running out of memory; the first size that fits"
     bs = start
@@ -110,7 +110,7 @@ def largest_batch(step, start:int=1024, smallest:int=1) -> int:
         bs //= 2
     raise RuntimeError(f'Not even a batch of {smallest} fits in memory: use smaller images or a smaller model.')
 
-# %% ../nbs/00_environment.ipynb #e500ad6a
+# %% ../nbs/00_environment.ipynb #82249501
 def probe_batch_size(arch:str='resnet18', size:int=128, start:int=1024, precision:str|None=None, n_out:int=2) -> int:
     "Largest batch of `size`-pixel images for which `arch` trains one step on this GPU (64 on the CPU)"
     if not torch.cuda.is_available(): return 64
@@ -130,7 +130,7 @@ def probe_batch_size(arch:str='resnet18', size:int=128, start:int=1024, precisio
         del model, opt
         torch.cuda.empty_cache()
 
-# %% ../nbs/00_environment.ipynb #e25b9b10
+# %% ../nbs/00_environment.ipynb #664f1ba1
 @dataclass
 class Profile:
     "Settings shared by every notebook: `full` on a GPU, `quick` for tests and CPUs"
@@ -154,7 +154,7 @@ class Profile:
         return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {self.precision}'
     __repr__ = __str__
 
-# %% ../nbs/00_environment.ipynb #77f6bcf4
+# %% ../nbs/00_environment.ipynb #b5cf4acd
 def course_profile(quick:bool|None=None) -> Profile:
     "The profile for this run: `quick` if asked, in tests, with `MALARIA_NB_QUICK=1` or without a GPU; else `full`"
     gpu = torch.cuda.is_available()
