@@ -10,14 +10,14 @@ __all__ = ['MALARIA_URL', 'MALARIA_SIZE', 'MALARIA_SHA256', 'MALARIA_COUNTS', 'I
            'extract_cells', 'image_problem', 'CellReport', 'verify_cells', 'folder_tree', 'download_malaria',
            'download_command']
 
-# %% ../nbs/01_download.ipynb #7a37ba69
+# %% ../nbs/01_download.ipynb #f624a865
 import hashlib, http.client, os, shutil, time, urllib.error, urllib.request, zipfile, zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from PIL import Image, ImageFile
 from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/01_download.ipynb #cc22525b
+# %% ../nbs/01_download.ipynb #94f5ef4b
 MALARIA_URL = 'https://data.lhncbc.nlm.nih.gov/public/Malaria/cell_images.zip'
 MALARIA_SIZE = 353_452_851
 MALARIA_SHA256 = '0a949556b2414159b5100192609805376654c4266d8d187be9b1922fad43c668'
@@ -28,7 +28,7 @@ def resolve_url(url:str|None=None) -> str:
     "`url` if given, else `$MALARIA_NB_URL` (a mirror), else the NIH server"
     return url or os.environ.get('MALARIA_NB_URL') or MALARIA_URL
 
-# %% ../nbs/01_download.ipynb #72d84a92
+# %% ../nbs/01_download.ipynb #3cd3f466
 class DownloadError(OSError):
     "Downloading, unpacking or checking the dataset failed; the message names the file and what to do"
 
@@ -39,7 +39,7 @@ def sha256_file(fn) -> str:
         while b := f.read(1 << 20): h.update(b)
     return h.hexdigest()
 
-# %% ../nbs/01_download.ipynb #936704dc
+# %% ../nbs/01_download.ipynb #7f091715
 def stamp_path(fn) -> Path:
     "Where the `.sha256` stamp of `fn` lives"
     return Path(fn).with_name(Path(fn).name + '.sha256')
@@ -62,7 +62,7 @@ def file_problem(fn, size:int|None=None, sha256:str|None=None) -> str|None:
     actual = sha256_file(fn)
     return None if actual == sha256 else f'{fn} has SHA-256 {actual}, expected {sha256}'
 
-# %% ../nbs/01_download.ipynb #c199204e
+# %% ../nbs/01_download.ipynb #31bc4761
 def _fetch_once(url, part:Path, size:int|None, timeout:float, progress:bool):
     "Append to `part` what `url` sends from `part`'s current length on"
     have = part.stat().st_size if part.exists() else 0
@@ -78,16 +78,19 @@ def _fetch_once(url, part:Path, size:int|None, timeout:float, progress:bool):
             part.unlink(missing_ok=True)
             raise DownloadError(f'{url} serves {total:,} bytes, expected {size:,}: it is not the expected archive. '
                                 'Check the URL (or $MALARIA_NB_URL), or give the size and SHA-256 of your file.')
-        pb = progress_bar(range(total), leave=False) if progress and total else None
+        pb = progress_bar(range(total - have), leave=False) if progress and total else None
+        if pb is not None: pb.update(0)
         got = 0
         with open(part, 'ab' if have else 'wb') as f:
             while chunk := r.read(1 << 16):
                 f.write(chunk); got += len(chunk)
-                if pb is not None: pb.update(have + got)
+                if pb is not None:
+                    pb.comment = f'{(have + got) / 2**20:.0f} of {total / 2**20:.0f} MiB'
+                    pb.update(got)
     if length is not None and got < int(length):
         raise ConnectionError(f'the connection closed after {have + got:,} of {have + int(length):,} bytes')
 
-# %% ../nbs/01_download.ipynb #7677c2d7
+# %% ../nbs/01_download.ipynb #b36869db
 def fetch(url:str, dest, size:int|None=None, sha256:str|None=None, retries:int=5, backoff:float=2.,
           timeout:float=60., progress:bool=True) -> Path:
     "Download `url` to `dest`, resuming, retrying and verifying; at once if `dest` is already verified"
@@ -100,6 +103,7 @@ def fetch(url:str, dest, size:int|None=None, sha256:str|None=None, retries:int=5
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
     for attempt in range(retries + 1):
+        if size is not None and part.exists() and part.stat().st_size == size: break   # complete, not yet checked
         if attempt: time.sleep(backoff * 2 ** (attempt - 1))
         try:
             _fetch_once(url, part, size, timeout, progress)
@@ -124,7 +128,7 @@ def fetch(url:str, dest, size:int|None=None, sha256:str|None=None, retries:int=5
     if sha256 is not None: write_stamp(dest, sha256)
     return dest
 
-# %% ../nbs/01_download.ipynb #308eeda6
+# %% ../nbs/01_download.ipynb #4ba225d7
 def _member_rel(name:str, top:str) -> PurePosixPath|None:
     "`name` below the archive's `top` folder, or `None` for members elsewhere"
     p = PurePosixPath(name.replace('\\', '/'))
@@ -138,7 +142,7 @@ def unsafe_members(names, root) -> list:
         return p.is_absolute() or '..' in p.parts or ':' in n or not (root/p).resolve().is_relative_to(root)
     return [n for n in names if bad(n)]
 
-# %% ../nbs/01_download.ipynb #77736cac
+# %% ../nbs/01_download.ipynb #ecb99c5d
 @dataclass
 class Extracted:
     "What `extract_cells` did"
@@ -180,10 +184,13 @@ def extract_cells(archive, dest, top:str='cell_images', name:str='train') -> Ext
                 res.extracted += 1
     except zipfile.BadZipFile as e:
         raise DownloadError(f'{archive}: not a readable zip archive ({e}). Delete it and download again.') from None
-    if fresh: work.mkdir(parents=True, exist_ok=True); os.replace(work, target)
+    if fresh and not res.extracted:
+        shutil.rmtree(work, ignore_errors=True)
+        raise DownloadError(f'{archive} holds no images under {top}/: it is not the NIH cell_images.zip. Check the URL or the file.')
+    if fresh: os.replace(work, target)
     return res
 
-# %% ../nbs/01_download.ipynb #32589a2d
+# %% ../nbs/01_download.ipynb #5a7cac7d
 def image_problem(fn) -> str|None:
     "Why the image `fn` cannot be read completely, or `None` if it can"
     saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
@@ -193,7 +200,7 @@ def image_problem(fn) -> str|None:
     finally: ImageFile.LOAD_TRUNCATED_IMAGES = saved
     return None
 
-# %% ../nbs/01_download.ipynb #48894e42
+# %% ../nbs/01_download.ipynb #2241f7ac
 @dataclass
 class CellReport:
     "Images per class in a train folder, against the expected counts, and the files set aside"
@@ -238,12 +245,12 @@ def verify_cells(path, expected:dict|None=None, rejected=None, load:bool=True, c
     if rep.rejected: print(rep)
     return rep
 
-# %% ../nbs/01_download.ipynb #14606b7c
+# %% ../nbs/01_download.ipynb #fb09352e
 def folder_tree(path, filelimit:int=10) -> str:
     "`path` drawn like `tree --filelimit`: folders with more than `filelimit` entries show their count"
     path, lines, n = Path(path), [str(path)], dict(d=0, f=0)
     def walk(d:Path, prefix:str):
-        kids = sorted(d.iterdir(), key=lambda p: p.name)
+        kids = sorted((k for k in d.iterdir() if not k.name.startswith('.')), key=lambda p: p.name)   # like `tree`, no hidden files
         if d != path and len(kids) > filelimit:
             lines[-1] += f' [{len(kids)} entries exceeds filelimit, not opening dir]'; return
         for i,k in enumerate(kids):
@@ -255,7 +262,7 @@ def folder_tree(path, filelimit:int=10) -> str:
     s = lambda k, one, many: f'{n[k]} {one if n[k] == 1 else many}'
     return '\n'.join(lines + ['', f"{s('d', 'directory', 'directories')}, {s('f', 'file', 'files')}"])
 
-# %% ../nbs/01_download.ipynb #8539e53c
+# %% ../nbs/01_download.ipynb #fcde66d1
 def download_malaria(dest='data', url:str|None=None, sha256:str|None=MALARIA_SHA256, size:int|None=MALARIA_SIZE,
                      counts:dict|None=MALARIA_COUNTS, verify_images:bool=True, retries:int=5, backoff:float=2.,
                      timeout:float=60., progress:bool=True) -> Path:
@@ -270,7 +277,7 @@ def download_malaria(dest='data', url:str|None=None, sha256:str|None=MALARIA_SHA
                             f'delete {train} and run again to unpack {archive} anew.')
     return train
 
-# %% ../nbs/01_download.ipynb #46fc4e71
+# %% ../nbs/01_download.ipynb #620aae96
 def _sha256_arg(s:str) -> str|None:
     "A SHA-256 in hex, or `None` for 'none' (no check)"
     import argparse
