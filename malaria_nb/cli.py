@@ -7,13 +7,13 @@ Docs: https://malaria-nb.github.io/malaria_nb/cli.html.md"""
 # %% auto #0
 __all__ = ['COMMANDS', 'CliError', 'Parser', 'env_command', 'train_command', 'main']
 
-# %% ../nbs/09_cli.ipynb #8a1a2930
+# %% ../nbs/09_cli.ipynb #20a78f15
 import argparse, importlib, os, sys, warnings
 from contextlib import redirect_stdout, redirect_stderr
 from io import StringIO
 from pathlib import Path
 
-# %% ../nbs/09_cli.ipynb #ac107428
+# %% ../nbs/09_cli.ipynb #c6662e65
 class CliError(Exception):
     "A mistake in how the command was called; its message says what to do"
 
@@ -22,13 +22,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message} (see `{self.prog} --help`)\n')
 
-# %% ../nbs/09_cli.ipynb #62d02653
+# %% ../nbs/09_cli.ipynb #f451c6d4
 COMMANDS = {
     'env':      ('malaria_nb.cli',      'env_command',      'report the GPU, CUDA and libraries, and recommend how to train'),
+    'download': ('malaria_nb.download', 'download_command', 'download, check and unpack the NIH dataset (353 MB) into DEST/train'),
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
 }
 
-# %% ../nbs/09_cli.ipynb #1bc92cc7
+# %% ../nbs/09_cli.ipynb #6f10a5cf
 def env_command(p):
     "Options of `malaria-nb env`"
     p.add_argument('--arch', default='resnet18', help='architecture for the batch-size probe (default: resnet18)')
@@ -43,7 +44,7 @@ def env_command(p):
         return 0
     return run
 
-# %% ../nbs/09_cli.ipynb #a131baa2
+# %% ../nbs/09_cli.ipynb #053ad77c
 def _folder(s):
     "An existing folder, checked as the parser reads it"
     p = Path(s)
@@ -90,7 +91,7 @@ def train_command(p):
         return 0
     return run
 
-# %% ../nbs/09_cli.ipynb #97f030d4
+# %% ../nbs/09_cli.ipynb #40a6bc27
 def _top_parser():
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
                epilog='Run `malaria-nb COMMAND --help` for the options of a command.',
@@ -121,5 +122,5 @@ def main(argv=None) -> int:
         print(f'malaria-nb {name}: error: {e}', file=sys.stderr)
         return 2
 
-# %% ../nbs/09_cli.ipynb #d4663b7f
+# %% ../nbs/09_cli.ipynb #445d6879
 if __name__ == '__main__': sys.exit(main())
