@@ -7,13 +7,13 @@ Docs: https://malaria-nb.github.io/malaria_nb/cli.html.md"""
 # %% auto #0
 __all__ = ['COMMANDS', 'CliError', 'Parser', 'env_command', 'train_command', 'main']
 
-# %% ../nbs/09_cli.ipynb #20a78f15
+# %% ../nbs/09_cli.ipynb #a5b5f642
 import argparse, importlib, os, sys, warnings
 from contextlib import redirect_stdout, redirect_stderr
 from io import StringIO
 from pathlib import Path
 
-# %% ../nbs/09_cli.ipynb #c6662e65
+# %% ../nbs/09_cli.ipynb #11a0a0c6
 class CliError(Exception):
     "A mistake in how the command was called; its message says what to do"
 
@@ -22,14 +22,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f'{self.prog}: error: {message} (see `{self.prog} --help`)\n')
 
-# %% ../nbs/09_cli.ipynb #f451c6d4
+# %% ../nbs/09_cli.ipynb #a7c3f1f4
 COMMANDS = {
     'env':      ('malaria_nb.cli',      'env_command',      'report the GPU, CUDA and libraries, and recommend how to train'),
     'download': ('malaria_nb.download', 'download_command', 'download, check and unpack the NIH dataset (353 MB) into DEST/train'),
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
 }
 
-# %% ../nbs/09_cli.ipynb #6f10a5cf
+# %% ../nbs/09_cli.ipynb #7b6d8388
 def env_command(p):
     "Options of `malaria-nb env`"
     p.add_argument('--arch', default='resnet18', help='architecture for the batch-size probe (default: resnet18)')
@@ -44,7 +44,7 @@ def env_command(p):
         return 0
     return run
 
-# %% ../nbs/09_cli.ipynb #053ad77c
+# %% ../nbs/09_cli.ipynb #57668f42
 def _folder(s):
     "An existing folder, checked as the parser reads it"
     p = Path(s)
@@ -91,15 +91,15 @@ def train_command(p):
         return 0
     return run
 
-# %% ../nbs/09_cli.ipynb #40a6bc27
+# %% ../nbs/09_cli.ipynb #23d5ac25
 def _top_parser():
+    table = '\n'.join(f'  {k:<10}{v[2]}' for k,v in COMMANDS.items())
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
-               epilog='Run `malaria-nb COMMAND --help` for the options of a command.',
+               epilog=f'commands:\n{table}\n\nRun `malaria-nb COMMAND --help` for the options of a command.',
                formatter_class=argparse.RawDescriptionHelpFormatter)
     from malaria_nb import __version__
     p.add_argument('--version', action='version', version=f'malaria-nb {__version__}')
-    p.add_argument('command', choices=list(COMMANDS), metavar='COMMAND',
-                   help='; '.join(f'{k}: {v[2]}' for k,v in COMMANDS.items()))
+    p.add_argument('command', choices=list(COMMANDS), metavar='COMMAND', help='one of the commands below')
     return p
 
 def main(argv=None) -> int:
@@ -122,5 +122,5 @@ def main(argv=None) -> int:
         print(f'malaria-nb {name}: error: {e}', file=sys.stderr)
         return 2
 
-# %% ../nbs/09_cli.ipynb #445d6879
+# %% ../nbs/09_cli.ipynb #c2b46cf1
 if __name__ == '__main__': sys.exit(main())
