@@ -7,9 +7,10 @@ Docs: https://malaria-nb.github.io/malaria_nb/data.html.md"""
 # %% auto #0
 __all__ = ['CLASSES', 'sample_path', 'course_data', 'DataError', 'cell_files', 'check_image_folder', 'load_cell', 'CellImage',
            'slide_of', 'patient_of', 'patient_split', 'patient_splitter', 'split_report', 'cell_transforms',
-           'malaria_dls']
+           'malaria_dls', 'decode_cell', 'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips',
+           'CachedCells', 'CachedDL', 'cached_dls']
 
-# %% ../nbs/02_data.ipynb #aef3dff6
+# %% ../nbs/02_data.ipynb #82d81a23
 import re, random
 from pathlib import Path
 from collections import Counter
@@ -18,10 +19,10 @@ import pandas as pd
 from PIL import Image
 from fastai.vision.all import *
 
-# %% ../nbs/02_data.ipynb #9db24611
+# %% ../nbs/02_data.ipynb #f21b8e6c
 from .environment import course_profile, Profile
 
-# %% ../nbs/02_data.ipynb #949c949a
+# %% ../nbs/02_data.ipynb #10eea0e4
 CLASSES = ['Parasitized', 'Uninfected']
 
 def sample_path() -> Path:
@@ -29,7 +30,7 @@ def sample_path() -> Path:
     from importlib.resources import files
     return Path(str(files('malaria_nb')))/'sample'/'cell_images'
 
-# %% ../nbs/02_data.ipynb #fe11bc1d
+# %% ../nbs/02_data.ipynb #f62948f0
 def course_data(profile:Profile|None=None, root='data') -> Path:
     "The image folder for `profile`: the embedded sample when quick, else `root`/train from notebook 01"
     profile = profile or course_profile()
@@ -40,7 +41,7 @@ def course_data(profile:Profile|None=None, root='data') -> Path:
                                 'or set MALARIA_NB_QUICK=1 to use the embedded sample.')
     return path
 
-# %% ../nbs/02_data.ipynb #f9627851
+# %% ../nbs/02_data.ipynb #cc86e70b
 class DataError(ValueError):
     "A dataset folder that cannot be used as it is; the message says what to do"
 
@@ -62,7 +63,7 @@ def check_image_folder(path, classes=CLASSES) -> dict:
     if empty: raise DataError(f'{path}: no images in {", ".join(path.name + "/" + c for c in empty)}: each class needs images (PNG, JPEG...).')
     return counts
 
-# %% ../nbs/02_data.ipynb #05bc8d38
+# %% ../nbs/02_data.ipynb #0c063ffd
 def load_cell(fn) -> Image.Image:
     "Open `fn` as an 8-bit RGB image, whatever its mode; a clear error names an unreadable file"
     try:
@@ -86,7 +87,7 @@ class CellImage(PILImage):
         if isinstance(fn, (str, Path)): return cls(load_cell(fn))
         return super().create(fn, **kwargs)
 
-# %% ../nbs/02_data.ipynb #80e39c0c
+# %% ../nbs/02_data.ipynb #8a6ef803
 _slide_re = re.compile(r'^(C\d+)')
 
 def slide_of(fn) -> str:
@@ -100,7 +101,7 @@ def patient_of(fn) -> str:
     "The patient token (the text before `_IMG`) of a cell image"
     return Path(fn).name.split('_IMG')[0]
 
-# %% ../nbs/02_data.ipynb #2a4afb78
+# %% ../nbs/02_data.ipynb #200755d5
 def patient_split(items, valid_pct:float=0.2, test_pct:float=0., seed:int=42) -> tuple:
     "Indices (train, valid, test) of `items` such that each slide lies on one side only"
     slides = [slide_of(o) for o in items]
@@ -124,7 +125,7 @@ def patient_splitter(valid_pct:float=0.2, seed:int=42):
     def _inner(items): return patient_split(items, valid_pct, 0., seed)[:2]
     return _inner
 
-# %% ../nbs/02_data.ipynb #a4967c47
+# %% ../nbs/02_data.ipynb #5d0a7583
 def split_report(items, splits, names=('train', 'valid', 'test')) -> pd.DataFrame:
     "Cells, slides, shared slides and class balance of each side of `splits`"
     sides = [[items[i] for i in s] for s in splits if len(s)]
@@ -137,7 +138,7 @@ def split_report(items, splits, names=('train', 'valid', 'test')) -> pd.DataFram
                          parasitized=par, uninfected=len(side) - par, pct_parasitized=round(100 * par / max(len(side), 1), 1)))
     return pd.DataFrame(rows).set_index('side')
 
-# %% ../nbs/02_data.ipynb #1011c9b8
+# %% ../nbs/02_data.ipynb #1e6d3285
 def cell_transforms(size:int=128):
     "Item and batch transforms: squish to `size`, flips only, ImageNet normalisation"
     item = [Resize(size, method=ResizeMethod.Squish)]
@@ -145,7 +146,7 @@ def cell_transforms(size:int=128):
              Normalize.from_stats(*imagenet_stats)]
     return item, batch
 
-# %% ../nbs/02_data.ipynb #371b1ca4
+# %% ../nbs/02_data.ipynb #c725d77b
 def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2,
                 seed:int=42, num_workers:int|None=None, check:bool=True, profile:Profile|None=None, **kwargs) -> DataLoaders:
     "DataLoaders for a `cell_images`-style folder, split by `'patient'` (slide) or at `'random'`"
@@ -161,3 +162,147 @@ def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='pati
                       get_y=parent_label, splitter=splitter, item_tfms=item_tfms, batch_tfms=batch_tfms)
     if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
     return block.dataloaders(path, bs=bs, num_workers=num_workers, seed=seed, **kwargs)
+
+# %% ../nbs/02_data.ipynb #dac479ec
+import os, json, time, hashlib
+from fastcore.parallel import parallel
+
+# %% ../nbs/02_data.ipynb #6a45468b
+def decode_cell(fn, size:int) -> np.ndarray:
+    "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
+    return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
+
+# %% ../nbs/02_data.ipynb #db8048d3
+_CACHE_VERSION = 1
+
+def cache_key(files, size:int) -> str:
+    "A hash of the paths, byte sizes and modification times of `files`, and of `size`"
+    h = hashlib.sha256(f'malaria_nb cell cache v{_CACHE_VERSION} size={size}\n'.encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/02_data.ipynb #e868bca5
+def default_cache_dir() -> Path:
+    "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
+    return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
+
+def _fill_rows(job):
+    "Decode the files of `job` (array path, first row, files, size) into their rows of the array"
+    arr_fn, start, fns, size = job
+    arr = np.load(arr_fn, mmap_mode='r+')
+    for i,fn in enumerate(fns): arr[start + i] = decode_cell(fn, size).transpose(2, 0, 1)
+    arr.flush()
+    return len(fns)
+
+# %% ../nbs/02_data.ipynb #26e614e7
+class CellCache:
+    "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
+    def __init__(self, fn, meta:dict, files, built:bool):
+        self.fn, self.meta, self.files, self.built = Path(fn), meta, L(files), built
+        self.images = np.load(self.fn, mmap_mode='r')
+        self.labels = np.array(meta['labels'], dtype=np.int64)
+        self.size, self.key = meta['size'], meta['key']
+
+    def __len__(self): return len(self.files)
+    def __repr__(self): return f'CellCache({len(self)} cells, {self.size} px, {self.fn})'
+    def _repr_markdown_(self):
+        how = f'built now in {self.meta["seconds"]:.1f} s' if self.built else 'reused'
+        counts = ', '.join(f'{n} {c}' for c,n in zip(CLASSES, np.bincount(self.labels, minlength=len(CLASSES))))
+        return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
+                f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
+
+# %% ../nbs/02_data.ipynb #dab20ccb
+def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, progress:bool|None=None,
+               profile:Profile|None=None) -> CellCache:
+    "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
+    profile = profile or course_profile()
+    path = Path(path) if path is not None else course_data(profile)
+    size = size or profile.size
+    check_image_folder(path)
+    files = cell_files(path)
+    labels = [parent_label(f) for f in files]
+    if bad := [f for f,l in zip(files, labels) if l not in CLASSES]:
+        raise DataError(f'{bad[0]}: not in a {" or ".join(CLASSES)} folder; move or remove it ({len(bad)} such file(s)).')
+    key, cache_dir = cache_key(files, size), Path(cache_dir or default_cache_dir())
+    fn = cache_dir/f'cells_{size}px_{key}.npy'
+    meta_fn = fn.with_suffix('.json')
+    if fn.exists() and meta_fn.exists():
+        meta = json.loads(meta_fn.read_text())
+        if meta.get('key') == key and meta.get('n') == len(files): return CellCache(fn, meta, files, built=False)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    start, tmp = time.perf_counter(), fn.with_name(f'{fn.stem}.{os.getpid()}.tmp.npy')
+    try:
+        np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(files), 3, size, size)).flush()
+        chunk = max(1, min(256, -(-len(files) // (8 * max(n_workers, 1)))))
+        jobs = [(str(tmp), i, [str(f) for f in files[i:i+chunk]], size) for i in range(0, len(files), chunk)]
+        if progress is None: progress = len(files) > 2000
+        parallel(_fill_rows, jobs, n_workers=n_workers, progress=progress)
+        meta = dict(key=key, size=size, n=len(files), root=str(path.resolve()), classes=CLASSES,
+                    files=[f.relative_to(path).as_posix() for f in files], labels=[CLASSES.index(l) for l in labels],
+                    seconds=time.perf_counter() - start, built=time.strftime('%Y-%m-%d %H:%M:%S'), version=_CACHE_VERSION)
+        tmp_meta = meta_fn.with_name(f'{meta_fn.stem}.{os.getpid()}.tmp.json')
+        tmp_meta.write_text(json.dumps(meta))
+        os.replace(tmp, fn)
+        os.replace(tmp_meta, meta_fn)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in cache_dir.glob(f'cells_{size}px_*.json'):
+        if old != meta_fn and '.tmp.' not in old.name and json.loads(old.read_text()).get('root') == meta['root']:
+            old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
+    return CellCache(fn, meta, files, built=True)
+
+# %% ../nbs/02_data.ipynb #4bb2aac5
+class DihedralFlips(Transform):
+    "Turn each image of a batch by a random one of the 8 dihedral symmetries (training only)"
+    split_idx, order = 0, 5
+    def encodes(self, x:TensorImage):
+        k = torch.randint(0, 8, (x.shape[0], 1, 1, 1), device=x.device)
+        x = torch.where((k & 1) > 0, x.flip(-1), x)
+        x = torch.where((k & 2) > 0, x.flip(-2), x)
+        return torch.where((k & 4) > 0, x.transpose(-1, -2), x)
+
+# %% ../nbs/02_data.ipynb #c44e55cb
+class CachedCells:
+    "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
+    def __init__(self, cache:CellCache, idxs, split_idx:int|None=None):
+        self.cache, self.idxs, self.split_idx = cache, np.asarray(idxs, dtype=np.int64), split_idx
+        self.vocab = CategoryMap(CLASSES, sort=False)
+
+    def __len__(self): return len(self.idxs)
+    @property
+    def items(self) -> L: return self.cache.files[self.idxs]
+    @property
+    def labels(self) -> np.ndarray: return self.cache.labels[self.idxs]
+    @property
+    def c(self) -> int: return len(self.vocab)
+
+    def batch(self, b) -> tuple:
+        "uint8 `TensorImage` (n, 3, size, size) and `TensorCategory` of the cells at positions `b`, read in file order"
+        i = self.idxs[np.sort(np.asarray(b, dtype=np.int64))]
+        return TensorImage(torch.from_numpy(self.cache.images[i])), TensorCategory(torch.from_numpy(self.cache.labels[i]))
+    def __getitem__(self, i): return tuple(o[0] for o in self.batch([i]))
+    def decode(self, o, full=True): return o[0], Category(self.vocab[int(o[1])])
+
+class CachedDL(TfmdDL):
+    "A `TfmdDL` whose batches are slices of a `CachedCells`, not collated items"
+    def create_item(self, s): return s or 0
+    def do_batch(self, b): return self.dataset.batch(b)
+
+# %% ../nbs/02_data.ipynb #e3102554
+def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2, seed:int=42,
+               cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None, profile:Profile|None=None) -> DataLoaders:
+    "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `malaria_dls`, augmented and normalised by batch on `device`"
+    profile = profile or course_profile()
+    if split == 'patient': splitter = patient_splitter(valid_pct, seed)
+    elif split == 'random': splitter = RandomSplitter(valid_pct, seed)
+    else: raise DataError(f"split must be 'patient' or 'random', not {split!r}.")
+    cache = cell_cache(path, size, cache_dir=cache_dir, n_workers=n_workers, progress=progress, profile=profile)
+    train_idx, valid_idx = splitter(cache.files)
+    bs = bs or profile.bs
+    def tfms(): return [DihedralFlips(), IntToFloatTensor(), Normalize.from_stats(*imagenet_stats, cuda=False)]
+    train = CachedDL(CachedCells(cache, train_idx, 0), bs=bs, shuffle=True, drop_last=True, num_workers=0, after_batch=tfms())
+    valid = CachedDL(CachedCells(cache, valid_idx, 1), bs=bs, shuffle=False, num_workers=0, after_batch=tfms())
+    train.rng = random.Random(seed)
+    return DataLoaders(train, valid, path=Path(cache.meta['root']), device=device or default_device())
