@@ -163,16 +163,16 @@ def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='pati
     if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
     return block.dataloaders(path, bs=bs, num_workers=num_workers, seed=seed, **kwargs)
 
-# %% ../nbs/02_data.ipynb #dac479ec
+# %% ../nbs/02_data.ipynb #d74343fe
 import os, json, time, hashlib
 from fastcore.parallel import parallel
 
-# %% ../nbs/02_data.ipynb #6a45468b
+# %% ../nbs/02_data.ipynb #3b1d2318
 def decode_cell(fn, size:int) -> np.ndarray:
     "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
     return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
 
-# %% ../nbs/02_data.ipynb #db8048d3
+# %% ../nbs/02_data.ipynb #82142fbb
 _CACHE_VERSION = 1
 
 def cache_key(files, size:int) -> str:
@@ -183,7 +183,7 @@ def cache_key(files, size:int) -> str:
         h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
     return h.hexdigest()[:16]
 
-# %% ../nbs/02_data.ipynb #e868bca5
+# %% ../nbs/02_data.ipynb #f476a21e
 def default_cache_dir() -> Path:
     "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
     return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
@@ -196,7 +196,7 @@ def _fill_rows(job):
     arr.flush()
     return len(fns)
 
-# %% ../nbs/02_data.ipynb #26e614e7
+# %% ../nbs/02_data.ipynb #4a6f0875
 class CellCache:
     "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
     def __init__(self, fn, meta:dict, files, built:bool):
@@ -213,7 +213,7 @@ class CellCache:
         return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
                 f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
 
-# %% ../nbs/02_data.ipynb #dab20ccb
+# %% ../nbs/02_data.ipynb #fe2ccfb9
 def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, progress:bool|None=None,
                profile:Profile|None=None) -> CellCache:
     "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
@@ -253,17 +253,28 @@ def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, p
             old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
     return CellCache(fn, meta, files, built=True)
 
-# %% ../nbs/02_data.ipynb #4bb2aac5
+# %% ../nbs/02_data.ipynb #22555c55
 class DihedralFlips(Transform):
-    "Turn each image of a batch by a random one of the 8 dihedral symmetries (training only)"
+    "Turn each image of a square batch by a random one of the 8 dihedral symmetries (training only)"
     split_idx, order = 0, 5
-    def encodes(self, x:TensorImage):
-        k = torch.randint(0, 8, (x.shape[0], 1, 1, 1), device=x.device)
-        x = torch.where((k & 1) > 0, x.flip(-1), x)
-        x = torch.where((k & 2) > 0, x.flip(-2), x)
-        return torch.where((k & 4) > 0, x.transpose(-1, -2), x)
+    def __init__(self): super().__init__(); self._perms = {}
 
-# %% ../nbs/02_data.ipynb #c44e55cb
+    def perms(self, size:int, device=None) -> Tensor:
+        "(8, size*size): for symmetry `k` as in `TensorImage.dihedral(k)`, the source of each pixel of a `size` square"
+        key = (size, str(device))
+        if key not in self._perms:
+            base = TensorImage(torch.arange(size * size, device=device).view(size, size))
+            self._perms[key] = torch.stack([base.dihedral(k).flatten() for k in range(8)]).as_subclass(Tensor)
+        return self._perms[key]
+
+    def encodes(self, x:TensorImage):
+        n, c, h, w = x.shape
+        if h != w: raise ValueError(f'DihedralFlips needs square images, not {h}x{w}.')
+        k = torch.randint(0, 8, (n,), device=x.device)
+        idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
+        return x.flatten(2).gather(2, idx).view(n, c, h, w)
+
+# %% ../nbs/02_data.ipynb #7e49eef5
 class CachedCells:
     "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
     def __init__(self, cache:CellCache, idxs, split_idx:int|None=None):
@@ -290,7 +301,7 @@ class CachedDL(TfmdDL):
     def create_item(self, s): return s or 0
     def do_batch(self, b): return self.dataset.batch(b)
 
-# %% ../nbs/02_data.ipynb #e3102554
+# %% ../nbs/02_data.ipynb #80442447
 def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2, seed:int=42,
                cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None, profile:Profile|None=None) -> DataLoaders:
     "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `malaria_dls`, augmented and normalised by batch on `device`"
