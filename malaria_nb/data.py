@@ -163,16 +163,16 @@ def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='pati
     if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
     return block.dataloaders(path, bs=bs, num_workers=num_workers, seed=seed, **kwargs)
 
-# %% ../nbs/02_data.ipynb #d74343fe
+# %% ../nbs/02_data.ipynb #faf5ff7c
 import os, json, time, hashlib
 from fastcore.parallel import parallel
 
-# %% ../nbs/02_data.ipynb #3b1d2318
+# %% ../nbs/02_data.ipynb #4548fec5
 def decode_cell(fn, size:int) -> np.ndarray:
     "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
     return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
 
-# %% ../nbs/02_data.ipynb #82142fbb
+# %% ../nbs/02_data.ipynb #d41a1b8e
 _CACHE_VERSION = 1
 
 def cache_key(files, size:int) -> str:
@@ -183,10 +183,15 @@ def cache_key(files, size:int) -> str:
         h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
     return h.hexdigest()[:16]
 
-# %% ../nbs/02_data.ipynb #f476a21e
+# %% ../nbs/02_data.ipynb #50acb243
 def default_cache_dir() -> Path:
     "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
     return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
+
+def _read_meta(fn) -> dict:
+    "The JSON beside a cache, or `{}` where it is missing or unreadable (so that the cache gets rebuilt)"
+    try: return json.loads(Path(fn).read_text())
+    except (OSError, ValueError): return {}
 
 def _fill_rows(job):
     "Decode the files of `job` (array path, first row, files, size) into their rows of the array"
@@ -196,7 +201,7 @@ def _fill_rows(job):
     arr.flush()
     return len(fns)
 
-# %% ../nbs/02_data.ipynb #4a6f0875
+# %% ../nbs/02_data.ipynb #3fea4504
 class CellCache:
     "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
     def __init__(self, fn, meta:dict, files, built:bool):
@@ -213,7 +218,7 @@ class CellCache:
         return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
                 f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
 
-# %% ../nbs/02_data.ipynb #fe2ccfb9
+# %% ../nbs/02_data.ipynb #a8ff4d49
 def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, progress:bool|None=None,
                profile:Profile|None=None) -> CellCache:
     "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
@@ -228,9 +233,8 @@ def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, p
     key, cache_dir = cache_key(files, size), Path(cache_dir or default_cache_dir())
     fn = cache_dir/f'cells_{size}px_{key}.npy'
     meta_fn = fn.with_suffix('.json')
-    if fn.exists() and meta_fn.exists():
-        meta = json.loads(meta_fn.read_text())
-        if meta.get('key') == key and meta.get('n') == len(files): return CellCache(fn, meta, files, built=False)
+    meta = _read_meta(meta_fn)
+    if fn.exists() and meta.get('key') == key and meta.get('n') == len(files): return CellCache(fn, meta, files, built=False)
     cache_dir.mkdir(parents=True, exist_ok=True)
     start, tmp = time.perf_counter(), fn.with_name(f'{fn.stem}.{os.getpid()}.tmp.npy')
     try:
@@ -249,11 +253,11 @@ def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, p
     finally:
         tmp.unlink(missing_ok=True)
     for old in cache_dir.glob(f'cells_{size}px_*.json'):
-        if old != meta_fn and '.tmp.' not in old.name and json.loads(old.read_text()).get('root') == meta['root']:
+        if old != meta_fn and '.tmp.' not in old.name and _read_meta(old).get('root') == meta['root']:
             old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
     return CellCache(fn, meta, files, built=True)
 
-# %% ../nbs/02_data.ipynb #22555c55
+# %% ../nbs/02_data.ipynb #055c14eb
 class DihedralFlips(Transform):
     "Turn each image of a square batch by a random one of the 8 dihedral symmetries (training only)"
     split_idx, order = 0, 5
@@ -274,7 +278,7 @@ class DihedralFlips(Transform):
         idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
         return x.flatten(2).gather(2, idx).view(n, c, h, w)
 
-# %% ../nbs/02_data.ipynb #7e49eef5
+# %% ../nbs/02_data.ipynb #b243e3fe
 class CachedCells:
     "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
     def __init__(self, cache:CellCache, idxs, split_idx:int|None=None):
@@ -290,8 +294,8 @@ class CachedCells:
     def c(self) -> int: return len(self.vocab)
 
     def batch(self, b) -> tuple:
-        "uint8 `TensorImage` (n, 3, size, size) and `TensorCategory` of the cells at positions `b`, read in file order"
-        i = self.idxs[np.sort(np.asarray(b, dtype=np.int64))]
+        "uint8 `TensorImage` (n, 3, size, size) and `TensorCategory` of the cells at positions `b`"
+        i = self.idxs[np.asarray(b, dtype=np.int64)]
         return TensorImage(torch.from_numpy(self.cache.images[i])), TensorCategory(torch.from_numpy(self.cache.labels[i]))
     def __getitem__(self, i): return tuple(o[0] for o in self.batch([i]))
     def decode(self, o, full=True): return o[0], Category(self.vocab[int(o[1])])
@@ -301,7 +305,7 @@ class CachedDL(TfmdDL):
     def create_item(self, s): return s or 0
     def do_batch(self, b): return self.dataset.batch(b)
 
-# %% ../nbs/02_data.ipynb #80442447
+# %% ../nbs/02_data.ipynb #17de43d6
 def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2, seed:int=42,
                cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None, profile:Profile|None=None) -> DataLoaders:
     "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `malaria_dls`, augmented and normalised by batch on `device`"
