@@ -163,16 +163,16 @@ def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='pati
     if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
     return block.dataloaders(path, bs=bs, num_workers=num_workers, seed=seed, **kwargs)
 
-# %% ../nbs/02_data.ipynb #faf5ff7c
+# %% ../nbs/02_data.ipynb #596cc6b8
 import os, json, time, hashlib
 from fastcore.parallel import parallel
 
-# %% ../nbs/02_data.ipynb #4548fec5
+# %% ../nbs/02_data.ipynb #eebbbf1f
 def decode_cell(fn, size:int) -> np.ndarray:
     "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
     return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
 
-# %% ../nbs/02_data.ipynb #d41a1b8e
+# %% ../nbs/02_data.ipynb #1c8f16e7
 _CACHE_VERSION = 1
 
 def cache_key(files, size:int) -> str:
@@ -183,7 +183,7 @@ def cache_key(files, size:int) -> str:
         h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
     return h.hexdigest()[:16]
 
-# %% ../nbs/02_data.ipynb #50acb243
+# %% ../nbs/02_data.ipynb #72046486
 def default_cache_dir() -> Path:
     "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
     return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
@@ -201,7 +201,7 @@ def _fill_rows(job):
     arr.flush()
     return len(fns)
 
-# %% ../nbs/02_data.ipynb #3fea4504
+# %% ../nbs/02_data.ipynb #0be9b2b5
 class CellCache:
     "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
     def __init__(self, fn, meta:dict, files, built:bool):
@@ -218,7 +218,7 @@ class CellCache:
         return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
                 f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
 
-# %% ../nbs/02_data.ipynb #a8ff4d49
+# %% ../nbs/02_data.ipynb #1637410f
 def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, progress:bool|None=None,
                profile:Profile|None=None) -> CellCache:
     "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
@@ -257,7 +257,7 @@ def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, p
             old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
     return CellCache(fn, meta, files, built=True)
 
-# %% ../nbs/02_data.ipynb #055c14eb
+# %% ../nbs/02_data.ipynb #86139a59
 class DihedralFlips(Transform):
     "Turn each image of a square batch by a random one of the 8 dihedral symmetries (training only)"
     split_idx, order = 0, 5
@@ -278,12 +278,12 @@ class DihedralFlips(Transform):
         idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
         return x.flatten(2).gather(2, idx).view(n, c, h, w)
 
-# %% ../nbs/02_data.ipynb #b243e3fe
+# %% ../nbs/02_data.ipynb #35baf0f4
 class CachedCells:
     "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
     def __init__(self, cache:CellCache, idxs, split_idx:int|None=None):
         self.cache, self.idxs, self.split_idx = cache, np.asarray(idxs, dtype=np.int64), split_idx
-        self.vocab = CategoryMap(CLASSES, sort=False)
+        self.vocab, self.loss_func = CategoryMap(CLASSES, sort=False), CrossEntropyLossFlat()
 
     def __len__(self): return len(self.idxs)
     @property
@@ -305,7 +305,7 @@ class CachedDL(TfmdDL):
     def create_item(self, s): return s or 0
     def do_batch(self, b): return self.dataset.batch(b)
 
-# %% ../nbs/02_data.ipynb #17de43d6
+# %% ../nbs/02_data.ipynb #e225b1ed
 def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2, seed:int=42,
                cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None, profile:Profile|None=None) -> DataLoaders:
     "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `malaria_dls`, augmented and normalised by batch on `device`"
