@@ -7,7 +7,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/data.html.md"""
 # %% auto #0
 __all__ = ['CLASSES', 'sample_path', 'course_data', 'DataError', 'cell_files', 'check_image_folder', 'load_cell', 'CellImage',
            'slide_of', 'patient_of', 'patient_split', 'patient_splitter', 'split_report', 'cell_transforms',
-           'malaria_dls']
+           'malaria_dls', 'decode_cell', 'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips',
+           'CachedCells', 'CachedDL', 'cached_dls']
 
 # %% ../nbs/02_data.ipynb #82d81a23
 import re, random
@@ -161,3 +162,162 @@ def malaria_dls(path=None, size:int|None=None, bs:int|None=None, split:str='pati
                       get_y=parent_label, splitter=splitter, item_tfms=item_tfms, batch_tfms=batch_tfms)
     if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
     return block.dataloaders(path, bs=bs, num_workers=num_workers, seed=seed, **kwargs)
+
+# %% ../nbs/02_data.ipynb #596cc6b8
+import os, json, time, hashlib
+from fastcore.parallel import parallel
+
+# %% ../nbs/02_data.ipynb #eebbbf1f
+def decode_cell(fn, size:int) -> np.ndarray:
+    "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
+    return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
+
+# %% ../nbs/02_data.ipynb #1c8f16e7
+_CACHE_VERSION = 1
+
+def cache_key(files, size:int) -> str:
+    "A hash of the paths, byte sizes and modification times of `files`, and of `size`"
+    h = hashlib.sha256(f'malaria_nb cell cache v{_CACHE_VERSION} size={size}\n'.encode())
+    for f in files:
+        st = os.stat(f)
+        h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:16]
+
+# %% ../nbs/02_data.ipynb #72046486
+def default_cache_dir() -> Path:
+    "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
+    return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
+
+def _read_meta(fn) -> dict:
+    "The JSON beside a cache, or `{}` where it is missing or unreadable (so that the cache gets rebuilt)"
+    try: return json.loads(Path(fn).read_text())
+    except (OSError, ValueError): return {}
+
+def _fill_rows(job):
+    "Decode the files of `job` (array path, first row, files, size) into their rows of the array"
+    arr_fn, start, fns, size = job
+    arr = np.load(arr_fn, mmap_mode='r+')
+    for i,fn in enumerate(fns): arr[start + i] = decode_cell(fn, size).transpose(2, 0, 1)
+    arr.flush()
+    return len(fns)
+
+# %% ../nbs/02_data.ipynb #0be9b2b5
+class CellCache:
+    "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
+    def __init__(self, fn, meta:dict, files, built:bool):
+        self.fn, self.meta, self.files, self.built = Path(fn), meta, L(files), built
+        self.images = np.load(self.fn, mmap_mode='r')
+        self.labels = np.array(meta['labels'], dtype=np.int64)
+        self.size, self.key = meta['size'], meta['key']
+
+    def __len__(self): return len(self.files)
+    def __repr__(self): return f'CellCache({len(self)} cells, {self.size} px, {self.fn})'
+    def _repr_markdown_(self):
+        how = f'built now in {self.meta["seconds"]:.1f} s' if self.built else 'reused'
+        counts = ', '.join(f'{n} {c}' for c,n in zip(CLASSES, np.bincount(self.labels, minlength=len(CLASSES))))
+        return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
+                f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
+
+# %% ../nbs/02_data.ipynb #1637410f
+def cell_cache(path=None, size:int|None=None, cache_dir=None, n_workers:int=2, progress:bool|None=None,
+               profile:Profile|None=None) -> CellCache:
+    "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
+    profile = profile or course_profile()
+    path = Path(path) if path is not None else course_data(profile)
+    size = size or profile.size
+    check_image_folder(path)
+    files = cell_files(path)
+    labels = [parent_label(f) for f in files]
+    if bad := [f for f,l in zip(files, labels) if l not in CLASSES]:
+        raise DataError(f'{bad[0]}: not in a {" or ".join(CLASSES)} folder; move or remove it ({len(bad)} such file(s)).')
+    key, cache_dir = cache_key(files, size), Path(cache_dir or default_cache_dir())
+    fn = cache_dir/f'cells_{size}px_{key}.npy'
+    meta_fn = fn.with_suffix('.json')
+    meta = _read_meta(meta_fn)
+    if fn.exists() and meta.get('key') == key and meta.get('n') == len(files): return CellCache(fn, meta, files, built=False)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    start, tmp = time.perf_counter(), fn.with_name(f'{fn.stem}.{os.getpid()}.tmp.npy')
+    try:
+        np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(files), 3, size, size)).flush()
+        chunk = max(1, min(256, -(-len(files) // (8 * max(n_workers, 1)))))
+        jobs = [(str(tmp), i, [str(f) for f in files[i:i+chunk]], size) for i in range(0, len(files), chunk)]
+        if progress is None: progress = len(files) > 2000
+        parallel(_fill_rows, jobs, n_workers=n_workers, progress=progress)
+        meta = dict(key=key, size=size, n=len(files), root=str(path.resolve()), classes=CLASSES,
+                    files=[f.relative_to(path).as_posix() for f in files], labels=[CLASSES.index(l) for l in labels],
+                    seconds=time.perf_counter() - start, built=time.strftime('%Y-%m-%d %H:%M:%S'), version=_CACHE_VERSION)
+        tmp_meta = meta_fn.with_name(f'{meta_fn.stem}.{os.getpid()}.tmp.json')
+        tmp_meta.write_text(json.dumps(meta))
+        os.replace(tmp, fn)
+        os.replace(tmp_meta, meta_fn)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in cache_dir.glob(f'cells_{size}px_*.json'):
+        if old != meta_fn and '.tmp.' not in old.name and _read_meta(old).get('root') == meta['root']:
+            old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
+    return CellCache(fn, meta, files, built=True)
+
+# %% ../nbs/02_data.ipynb #86139a59
+class DihedralFlips(Transform):
+    "Turn each image of a square batch by a random one of the 8 dihedral symmetries (training only)"
+    split_idx, order = 0, 5
+    def __init__(self): super().__init__(); self._perms = {}
+
+    def perms(self, size:int, device=None) -> Tensor:
+        "(8, size*size): for symmetry `k` as in `TensorImage.dihedral(k)`, the source of each pixel of a `size` square"
+        key = (size, str(device))
+        if key not in self._perms:
+            base = TensorImage(torch.arange(size * size, device=device).view(size, size))
+            self._perms[key] = torch.stack([base.dihedral(k).flatten() for k in range(8)]).as_subclass(Tensor)
+        return self._perms[key]
+
+    def encodes(self, x:TensorImage):
+        n, c, h, w = x.shape
+        if h != w: raise ValueError(f'DihedralFlips needs square images, not {h}x{w}.')
+        k = torch.randint(0, 8, (n,), device=x.device)
+        idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
+        return x.flatten(2).gather(2, idx).view(n, c, h, w)
+
+# %% ../nbs/02_data.ipynb #35baf0f4
+class CachedCells:
+    "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
+    def __init__(self, cache:CellCache, idxs, split_idx:int|None=None):
+        self.cache, self.idxs, self.split_idx = cache, np.asarray(idxs, dtype=np.int64), split_idx
+        self.vocab, self.loss_func = CategoryMap(CLASSES, sort=False), CrossEntropyLossFlat()
+
+    def __len__(self): return len(self.idxs)
+    @property
+    def items(self) -> L: return self.cache.files[self.idxs]
+    @property
+    def labels(self) -> np.ndarray: return self.cache.labels[self.idxs]
+    @property
+    def c(self) -> int: return len(self.vocab)
+
+    def batch(self, b) -> tuple:
+        "uint8 `TensorImage` (n, 3, size, size) and `TensorCategory` of the cells at positions `b`"
+        i = self.idxs[np.asarray(b, dtype=np.int64)]
+        return TensorImage(torch.from_numpy(self.cache.images[i])), TensorCategory(torch.from_numpy(self.cache.labels[i]))
+    def __getitem__(self, i): return tuple(o[0] for o in self.batch([i]))
+    def decode(self, o, full=True): return o[0], Category(self.vocab[int(o[1])])
+
+class CachedDL(TfmdDL):
+    "A `TfmdDL` whose batches are slices of a `CachedCells`, not collated items"
+    def create_item(self, s): return s or 0
+    def do_batch(self, b): return self.dataset.batch(b)
+
+# %% ../nbs/02_data.ipynb #e225b1ed
+def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patient', valid_pct:float=0.2, seed:int=42,
+               cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None, profile:Profile|None=None) -> DataLoaders:
+    "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `malaria_dls`, augmented and normalised by batch on `device`"
+    profile = profile or course_profile()
+    if split == 'patient': splitter = patient_splitter(valid_pct, seed)
+    elif split == 'random': splitter = RandomSplitter(valid_pct, seed)
+    else: raise DataError(f"split must be 'patient' or 'random', not {split!r}.")
+    cache = cell_cache(path, size, cache_dir=cache_dir, n_workers=n_workers, progress=progress, profile=profile)
+    train_idx, valid_idx = splitter(cache.files)
+    bs = bs or profile.bs
+    def tfms(): return [DihedralFlips(), IntToFloatTensor(), Normalize.from_stats(*imagenet_stats, cuda=False)]
+    train = CachedDL(CachedCells(cache, train_idx, 0), bs=bs, shuffle=True, drop_last=True, num_workers=0, after_batch=tfms())
+    valid = CachedDL(CachedCells(cache, valid_idx, 1), bs=bs, shuffle=False, num_workers=0, after_batch=tfms())
+    train.rng = random.Random(seed)
+    return DataLoaders(train, valid, path=Path(cache.meta['root']), device=device or default_device())
