@@ -27,6 +27,7 @@ COMMANDS = {
     'env':      ('malaria_nb.cli',      'env_command',      'report the GPU, CUDA and libraries, and recommend how to train'),
     'download': ('malaria_nb.download', 'download_command', 'download, check and unpack the NIH dataset (353 MB) into DEST/train'),
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
+    'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
 }
 
 # %% ../nbs/09_cli.ipynb #7b6d8388

@@ -132,7 +132,7 @@ def train_model(path=None, arch:str='resnet18', epochs:int=2, size:int=64, bs:in
     lr_max = slice(lr_min, lr) if lr_min else lr
     learn.fit_one_cycle(epochs, lr_max=lr_max, cbs=ckpt)
     res = dict(evaluate(learn), arch=arch, pretrained=learn.used_pretrained, epochs=epochs, size=size, bs=bs,
-               split=split, best_epoch=ckpt.best_epoch, train_images=len(dls.train_ds), valid_images=len(dls.valid_ds),
+               split=split, valid_pct=valid_pct, seed=seed, best_epoch=ckpt.best_epoch, train_images=len(dls.train_ds), valid_images=len(dls.valid_ds),
                seconds=round(time.time() - start, 1), data=str(path or 'embedded sample'))
     save_json(res, out/'metrics.json')
     return learn, res
