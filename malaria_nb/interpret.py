@@ -303,7 +303,7 @@ def _save_csv(df, path):
     with atomic_path(path) as tmp: df.to_csv(tmp)
     return Path(path)
 
-def load_run(run, data=None, valid_pct:float=0.2, seed:int=42, num_workers:int|None=None) -> Learner:
+def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_workers:int|None=None) -> Learner:
     "The learner of the training run folder `run` (`metrics.json` and `checkpoints/`), with its best epoch's weights"
     run = Path(run)
     if not (run/'metrics.json').is_file():
@@ -314,6 +314,7 @@ def load_run(run, data=None, valid_pct:float=0.2, seed:int=42, num_workers:int|N
     ckpt = run/'checkpoints'/f'epoch_{epoch}.pth'
     if not ckpt.is_file(): raise FileNotFoundError(f'{ckpt} not found: the run folder is incomplete; train again.')
     if data is None: data = sample_path() if m.get('data', 'embedded sample') == 'embedded sample' else m['data']
+    valid_pct, seed = ifnone(valid_pct, m.get('valid_pct', 0.2)), ifnone(seed, m.get('seed', 42))   # as trained
     dls = malaria_dls(data, size=m['size'], bs=m['bs'], split=m.get('split', 'patient'), valid_pct=valid_pct, seed=seed,
                       num_workers=num_workers)
     learn = malaria_learner(dls, m['arch'], pretrained=False, path=run, model_dir='checkpoints')
@@ -348,8 +349,8 @@ def interpret_command(p) -> callable:
     p.add_argument('--data', default=None, help='image folder (default: the one the run was trained on)')
     p.add_argument('--k', type=int, default=9, help='number of top losses to show with Grad-CAM')
     p.add_argument('--target', type=float, default=0.98, help='sensitivity the threshold must reach')
-    p.add_argument('--valid-pct', type=float, default=0.2, help='validation share used in training')
-    p.add_argument('--seed', type=int, default=42, help='split seed used in training')
+    p.add_argument('--valid-pct', type=float, default=None, help='validation share (default: as recorded in metrics.json, else 0.2)')
+    p.add_argument('--seed', type=int, default=None, help='split seed (default: as recorded in metrics.json, else 42)')
     def run(args) -> int:
         if not 0 < args.target <= 1: raise ValueError(f'--target must be in (0, 1], not {args.target}.')
         learn = load_run(args.run, args.data, args.valid_pct, args.seed)
