@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet34.html.md"""
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
            'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints', 'train_model']
 
-# %% ../nbs/03_resnet34.ipynb #f867890a
+# %% ../nbs/03_resnet34.ipynb #e61c3e99
 import json, os, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +17,11 @@ import torch
 from sklearn import metrics as skm
 from fastai.vision.all import *
 
-# %% ../nbs/03_resnet34.ipynb #8e664ed2
+# %% ../nbs/03_resnet34.ipynb #407e3a73
 from .environment import course_profile, Profile
 from .data import CLASSES, malaria_dls, sample_path
 
-# %% ../nbs/03_resnet34.ipynb #368456ca
+# %% ../nbs/03_resnet34.ipynb #7ae7d222
 def _named(metric, name):
     metric.name = name
     return metric
@@ -34,7 +34,7 @@ def malaria_metrics() -> list:
     "error rate, accuracy, sensitivity, specificity and ROC-AUC, as fastai metrics"
     return [error_rate, accuracy, sensitivity(), specificity(), roc_auc()]
 
-# %% ../nbs/03_resnet34.ipynb #5c9503f3
+# %% ../nbs/03_resnet34.ipynb #4025e5b6
 def metrics_from_probs(probs, targs) -> dict:
     "accuracy, sensitivity, specificity and ROC-AUC from class probabilities `probs` and targets `targs`"
     probs, targs = np.asarray(probs), np.asarray(targs)
@@ -51,7 +51,7 @@ def evaluate(learn, dl=None) -> dict:
     probs, targs = learn.get_preds(dl=dl)
     return metrics_from_probs(probs, targs)
 
-# %% ../nbs/03_resnet34.ipynb #b104de7a
+# %% ../nbs/03_resnet34.ipynb #e0afdb38
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; rename it to `path` only if the block finishes"
@@ -70,7 +70,7 @@ def save_json(obj, path):
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(obj, indent=2) + '\n')
     return Path(path)
 
-# %% ../nbs/03_resnet34.ipynb #1d5dd6ed
+# %% ../nbs/03_resnet34.ipynb #1892fa8a
 ARCHS = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50}
 
 def get_arch(name:str):
@@ -84,7 +84,7 @@ def weights_cached(arch:str) -> bool:
     w = tvm.get_model_weights(arch).DEFAULT
     return (Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name).exists()
 
-# %% ../nbs/03_resnet34.ipynb #4f2c5d07
+# %% ../nbs/03_resnet34.ipynb #4ee7f3ad
 def malaria_learner(dls, arch:str='resnet34', pretrained:bool|None=None, precision:str|None=None, path='.', **kwargs) -> Learner:
     "A `vision_learner` for the two cell classes with the course metrics, in the right precision"
     if pretrained is None: pretrained = weights_cached(arch)
@@ -96,7 +96,7 @@ def malaria_learner(dls, arch:str='resnet34', pretrained:bool|None=None, precisi
         learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
     return learn
 
-# %% ../nbs/03_resnet34.ipynb #fd7476f0
+# %% ../nbs/03_resnet34.ipynb #32ddc86b
 class EpochCheckpoints(TrackerCallback):
     "Save model and optimizer after every epoch as `fname`_`epoch`; track the best by `monitor` and load it at the end"
     order = TrackerCallback.order + 1
@@ -115,7 +115,7 @@ class EpochCheckpoints(TrackerCallback):
         if self.load_best and self.best_epoch is not None:
             self.learn.load(f'{self.fname}_{self.best_epoch}', with_opt=False)
 
-# %% ../nbs/03_resnet34.ipynb #2116de4a
+# %% ../nbs/03_resnet34.ipynb #1f16ba12
 def train_model(path=None, arch:str='resnet18', epochs:int=2, size:int=64, bs:int=64, lr:float|None=None,
                 pretrained:bool|None=None, out='runs/train', split:str='patient', valid_pct:float=0.2, seed:int=42,
                 num_workers:int|None=None, freeze_epochs:int=0, lr_min:float|None=None) -> tuple:
