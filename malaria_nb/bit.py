@@ -9,7 +9,7 @@ __all__ = ['BIT_ARCH', 'BIT_SUPPORTS', 'DIHEDRAL_CHECKS', 'bit_stats', 'bit_mode
            'bit_hyperrule', 'bit_lr', 'bit_schedule', 'plot_schedule', 'tutorial_settings', 'bit_transforms', 'bit_dls',
            'bit_learner', 'fit_bit', 'invariance_check', 'plot_label_changes', 'compare_on_test']
 
-# %% ../nbs/08_big_transfer.ipynb #591b5291
+# %% ../nbs/08_big_transfer.ipynb #7f500838
 import math, time
 from functools import partial
 import numpy as np
@@ -20,12 +20,12 @@ import timm
 from sklearn import metrics as skm
 from fastai.vision.all import *
 
-# %% ../nbs/08_big_transfer.ipynb #a04c0b00
+# %% ../nbs/08_big_transfer.ipynb #8c6e9c79
 from .environment import course_profile, Profile
 from .data import CLASSES, CellImage, course_data, cell_files, check_image_folder, patient_split, cell_transforms
 from .train import malaria_metrics, metrics_from_probs
 
-# %% ../nbs/08_big_transfer.ipynb #8a14770a
+# %% ../nbs/08_big_transfer.ipynb #8777f7d8
 BIT_ARCH = 'resnetv2_50x1_bit.goog_in21k'
 
 def bit_stats(arch:str=BIT_ARCH) -> tuple:
@@ -33,7 +33,7 @@ def bit_stats(arch:str=BIT_ARCH) -> tuple:
     cfg = timm.get_pretrained_cfg(arch)
     return list(cfg.mean), list(cfg.std)
 
-# %% ../nbs/08_big_transfer.ipynb #312056cd
+# %% ../nbs/08_big_transfer.ipynb #e9016e3d
 def bit_model(n_out:int=2, pretrained:bool=False, arch:str=BIT_ARCH) -> nn.Module:
     "BiT from timm with a zero-initialised `n_out`-class head; random weights unless `pretrained` and the download works"
     model = None
@@ -52,7 +52,7 @@ def bit_model(n_out:int=2, pretrained:bool=False, arch:str=BIT_ARCH) -> nn.Modul
     print(f'{arch}: {"ImageNet-21k (BiT-M) weights" if used else "random initialisation"}, {n_out}-class head set to zero')
     return model
 
-# %% ../nbs/08_big_transfer.ipynb #35573e2a
+# %% ../nbs/08_big_transfer.ipynb #e37584f7
 BIT_SUPPORTS = {'small': [100, 200, 300, 400, 500], 'medium': [500, 3000, 6000, 9000, 10_000],
                 'large': [500, 6000, 12_000, 18_000, 20_000]}
 
@@ -78,14 +78,14 @@ def bit_hyperrule(dataset_size:int, image_size=None, batch_size:int=512, source:
     if image_size is not None: rule['resize'], rule['crop'] = bit_resolution(image_size, source)
     return rule
 
-# %% ../nbs/08_big_transfer.ipynb #19946834
+# %% ../nbs/08_big_transfer.ipynb #fdb5e7ac
 def bit_lr(step:float, rule:dict) -> float|None:
     "The learning rate of the BiT-HyperRule `rule` at `step`, or `None` when training is over"
     if step < rule['warmup']: return rule['lr'] * step / rule['warmup']
     if step >= rule['steps']: return None
     return rule['lr'] / 10 ** sum(d < step for d in rule['decays'])
 
-# %% ../nbs/08_big_transfer.ipynb #baf3b76d
+# %% ../nbs/08_big_transfer.ipynb #7934a3d7
 def bit_schedule(rule:dict):
     "The learning rate of `rule` as a function of training progress `pos` in [0, 1], for fastai's `ParamScheduler`"
     def _inner(pos):
@@ -102,12 +102,12 @@ def plot_schedule(rule:dict, ax=None):
     ax.set(yscale='log', xlabel='step', ylabel='learning rate', title=f"BiT-HyperRule, {rule['regime']} task, batch {rule['batch_size']}")
     return ax.figure
 
-# %% ../nbs/08_big_transfer.ipynb #0bfd194a
+# %% ../nbs/08_big_transfer.ipynb #c33854f7
 def tutorial_settings() -> dict:
     "The tutorial's lighter settings for BiT: batch 64, Adam at a constant 1e-4, no MixUp"
     return dict(name='tutorial', batch_size=64, steps=None, lr=1e-4, opt='Adam', momentum=None, wd=0., mixup=0.)
 
-# %% ../nbs/08_big_transfer.ipynb #18541661
+# %% ../nbs/08_big_transfer.ipynb #324ea536
 def bit_transforms(size:int, stats=None) -> tuple:
     "`cell_transforms(size)` with the normalisation of `stats` (BiT's [-1, 1] scaling by default)"
     item, batch = cell_transforms(size)
@@ -133,7 +133,7 @@ def bit_dls(path=None, size:int|None=None, bs:int|None=None, valid_pct:float=0.0
     dls.test_items, dls.split_idxs = L(items[i] for i in test), (train, valid, test)
     return dls
 
-# %% ../nbs/08_big_transfer.ipynb #b1c75b53
+# %% ../nbs/08_big_transfer.ipynb #c24dfd2a
 def bit_learner(dls, settings:dict, pretrained:bool|None=None, precision:str|None=None, path='.', model_dir='models',
                 arch:str=BIT_ARCH) -> Learner:
     "A `Learner` for BiT with the optimizer of `settings` (`bit_hyperrule` or `tutorial_settings`) and the course metrics"
@@ -148,7 +148,7 @@ def bit_learner(dls, settings:dict, pretrained:bool|None=None, precision:str|Non
         learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
     return learn
 
-# %% ../nbs/08_big_transfer.ipynb #f4c283c8
+# %% ../nbs/08_big_transfer.ipynb #d47d2a8e
 def fit_bit(learn, epochs:int, patience:int=10, fname:str='bit_best') -> Learner:
     "Train for up to `epochs` with the settings' schedule and MixUp; stop on validation loss after `patience` epochs, keep the best"
     s = learn.settings
@@ -160,7 +160,7 @@ def fit_bit(learn, epochs:int, patience:int=10, fname:str='bit_best') -> Learner
     learn.train_seconds = time.time() - start
     return learn
 
-# %% ../nbs/08_big_transfer.ipynb #20734917
+# %% ../nbs/08_big_transfer.ipynb #b8fe9e7f
 DIHEDRAL_CHECKS = {'horizontal flip': lambda x: x.flip(-1), 'vertical flip': lambda x: x.flip(-2),
                    'rotate 90': lambda x: x.rot90(1, (-2, -1)), 'rotate 180': lambda x: x.rot90(2, (-2, -1)),
                    'rotate 270': lambda x: x.rot90(3, (-2, -1))}
@@ -185,7 +185,7 @@ def invariance_check(model, dl, transforms:dict|None=None) -> pd.DataFrame:
     res.attrs['changed'] = changed
     return res
 
-# %% ../nbs/08_big_transfer.ipynb #9f760b92
+# %% ../nbs/08_big_transfer.ipynb #635faa1f
 def plot_label_changes(dl, check:pd.DataFrame, max_n:int=12, ncols:int=6):
     "Show the cells of `dl` whose predicted class changed in `check` (from `invariance_check`); returns the figure"
     changes = [(i, k, a, b) for k, v in check.attrs['changed'].items() for i, a, b in v][:max_n]
@@ -203,7 +203,7 @@ def plot_label_changes(dl, check:pd.DataFrame, max_n:int=12, ncols:int=6):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/08_big_transfer.ipynb #e181b87e
+# %% ../nbs/08_big_transfer.ipynb #4fb554f4
 def compare_on_test(models:dict, test_dl) -> pd.DataFrame:
     "Accuracy, sensitivity, specificity, ROC-AUC, parameters and seconds of each `Learner` in `models` on the cells of `test_dl`"
     rows = {}
