@@ -27,6 +27,7 @@ COMMANDS = {
     'env':      ('malaria_nb.cli',      'env_command',      'report the GPU, CUDA and libraries, and recommend how to train'),
     'download': ('malaria_nb.download', 'download_command', 'download, check and unpack the NIH dataset (353 MB) into DEST/train'),
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
+    'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
     'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
 }
 
@@ -80,6 +81,7 @@ def train_command(p):
     p.add_argument('--out', type=Path, default=Path('runs/train'), help='output folder (default: runs/train)')
     def run(args):
         from malaria_nb.train import train_model
+        from malaria_nb.export import save_model
         learn, res = train_model(args.data, arch=args.arch, epochs=args.epochs, size=args.size, bs=args.bs, lr=args.lr,
                                  lr_min=args.lr_min, freeze_epochs=args.freeze_epochs, pretrained=args.pretrained,
                                  out=args.out, split=args.split, seed=args.seed,
@@ -88,13 +90,15 @@ def train_command(p):
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s")
         print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
-        print(f'wrote {args.out/"metrics.json"}')
+        save_model(learn, args.out/'model', metrics=res)
+        print(f'wrote {args.out/"metrics.json"} and the model (best epoch) to {args.out/"model"}: '
+              f'try `malaria-nb predict FOLDER --model {args.out/"model"}`')
         return 0
     return run
 
 # %% ../nbs/09_cli.ipynb #23d5ac25
 def _top_parser():
-    table = '\n'.join(f'  {k:<10}{v[2]}' for k,v in COMMANDS.items())
+    table = '\n'.join(f'  {k:<11}{v[2]}' for k,v in COMMANDS.items())
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
                epilog=f'commands:\n{table}\n\nRun `malaria-nb COMMAND --help` for the options of a command.',
                formatter_class=argparse.RawDescriptionHelpFormatter)
