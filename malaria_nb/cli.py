@@ -54,6 +54,12 @@ def _folder(s):
     if not p.is_dir(): raise argparse.ArgumentTypeError(f'{s} is a file: give the folder that holds Parasitized and Uninfected')
     return p
 
+def _run_folder(s):
+    "The output folder of an earlier `malaria-nb train`"
+    p = Path(s)
+    if not (p/'run.json').is_file(): raise argparse.ArgumentTypeError(f'{s} holds no run.json: give the --out folder of an earlier `malaria-nb train`')
+    return p
+
 def _positive(s):
     "A positive integer"
     try: v = int(s)
@@ -64,35 +70,39 @@ def _positive(s):
 def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
-    p.add_argument('--data', type=_folder, default=None, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
-    p.add_argument('--arch', choices=list(ARCHS), default='resnet18', help='architecture (default: resnet18)')
-    p.add_argument('--epochs', type=_positive, default=5, help='epochs of the one-cycle schedule (default: 5)')
-    p.add_argument('--size', type=_positive, default=64, help='image size in pixels (default: 64; the tutorial used 128)')
-    p.add_argument('--bs', type=_positive, default=64, help='batch size (default: 64)')
-    p.add_argument('--lr', type=float, default=1e-3, help='maximum learning rate (default: 1e-3)')
-    p.add_argument('--lr-min', type=float, default=None, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr))')
-    p.add_argument('--freeze-epochs', type=int, default=0, help='epochs training only the head first (with pretrained weights)')
+    from malaria_nb.resume import RUN_SETTINGS as D
+    p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
+    p.add_argument('--arch', choices=list(ARCHS), help=f'architecture (default: {D["arch"]})')
+    p.add_argument('--epochs', type=_positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
+    p.add_argument('--size', type=_positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
+    p.add_argument('--bs', type=_positive, help=f'batch size (default: {D["bs"]})')
+    p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]})')
+    p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr))')
+    p.add_argument('--freeze-epochs', type=int, help='epochs training only the head first (with pretrained weights)')
     g = p.add_mutually_exclusive_group()
     g.add_argument('--pretrained', dest='pretrained', action='store_true', default=None, help='use ImageNet weights (downloads them if needed)')
     g.add_argument('--no-pretrained', dest='pretrained', action='store_false', help='train from scratch')
-    p.add_argument('--split', choices=['patient', 'random'], default='patient', help='validation split: by slide (default) or random cells')
-    p.add_argument('--seed', type=int, default=42, help='random seed (default: 42)')
+    p.add_argument('--split', choices=['patient', 'random'], help='validation split: by slide (default) or random cells')
+    p.add_argument('--seed', type=int, help=f'random seed (default: {D["seed"]})')
     p.add_argument('--workers', type=int, default=None, help='DataLoader worker processes (default: 0 for the sample, else up to 8)')
-    p.add_argument('--out', type=Path, default=Path('runs/train'), help='output folder (default: runs/train)')
+    p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train)')
+    p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
+    p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
     def run(args):
-        from malaria_nb.train import train_model
+        from malaria_nb.resume import train_resumable
         from malaria_nb.export import save_model
-        learn, res = train_model(args.data, arch=args.arch, epochs=args.epochs, size=args.size, bs=args.bs, lr=args.lr,
-                                 lr_min=args.lr_min, freeze_epochs=args.freeze_epochs, pretrained=args.pretrained,
-                                 out=args.out, split=args.split, seed=args.seed,
-                                 num_workers=args.workers if args.workers is not None else (0 if args.data is None else None))
+        if args.resume and args.out and args.out.resolve() != args.resume.resolve():
+            raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
+        out = args.resume or args.out or Path('runs/train')
+        settings = {k: getattr(args, k, None) for k in D}   # valid_pct has no option
+        learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, num_workers=args.workers, **settings)
         print(f"{res['arch']} ({'ImageNet weights' if res['pretrained'] else 'from scratch'}), {res['epochs']} epochs, "
-              f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s")
+              f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
         print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
-        save_model(learn, args.out/'model', metrics=res)
-        print(f'wrote {args.out/"metrics.json"} and the model (best epoch) to {args.out/"model"}: '
-              f'try `malaria-nb predict FOLDER --model {args.out/"model"}`')
+        save_model(learn, out/'model', metrics=res)
+        print(f'wrote {out/"metrics.json"} and the model (best epoch) to {out/"model"}: '
+              f'try `malaria-nb predict FOLDER --model {out/"model"}`')
         return 0
     return run
 
