@@ -226,7 +226,7 @@ def plot_sessions(learn, figsize=(9, 3)):
     return fig
 
 # %% ../nbs/07_resume.ipynb #5ad60a1e
-RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=5, size=64, bs=64, lr=1e-3, lr_min=None, freeze_epochs=0,
+RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=12, size=64, bs=64, lr=3e-3, lr_min=None, freeze_epochs=0,
                     pretrained=None, split='patient', valid_pct=0.2, seed=42)
 
 def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
