@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/data.html.md"""
 __all__ = ['CLASSES', 'sample_path', 'course_data', 'DataError', 'cell_files', 'check_image_folder', 'load_cell', 'CellImage',
            'slide_of', 'patient_of', 'patient_split', 'patient_splitter', 'split_report', 'cell_transforms',
            'malaria_dls', 'decode_cell', 'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips',
-           'CachedCells', 'CachedDL', 'cached_dls']
+           'NormalizeCells', 'CachedCells', 'CachedDL', 'cached_dls']
 
 # %% ../nbs/02_data.ipynb #82d81a23
 import re, random
@@ -278,6 +278,15 @@ class DihedralFlips(Transform):
         idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
         return x.flatten(2).gather(2, idx).view(n, c, h, w)
 
+# %% ../nbs/02_data.ipynb #47c31a60
+class NormalizeCells(Normalize):
+    "uint8 images to floats normalised with `mean` and `std` in one pass: `IntToFloatTensor` and `Normalize` fused"
+    order = 10   # where IntToFloatTensor runs: after the flips, on the uint8 batch
+    def encodes(self, x:TensorImage):
+        if x.dtype != torch.uint8: return (x - self.mean) / self.std   # already floats in [0, 1]: as `Normalize`
+        m, s = self.mean.as_subclass(Tensor), self.std.as_subclass(Tensor)
+        return TensorImage(x.as_subclass(Tensor).float().mul_(1 / (255 * s)).sub_(m / s))
+
 # %% ../nbs/02_data.ipynb #35baf0f4
 class CachedCells:
     "The cells at positions `idxs` of a `CellCache`, for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
@@ -316,7 +325,7 @@ def cached_dls(path=None, size:int|None=None, bs:int|None=None, split:str='patie
     cache = cell_cache(path, size, cache_dir=cache_dir, n_workers=n_workers, progress=progress, profile=profile)
     train_idx, valid_idx = splitter(cache.files)
     bs = bs or profile.bs
-    def tfms(): return [DihedralFlips(), IntToFloatTensor(), Normalize.from_stats(*imagenet_stats, cuda=False)]
+    def tfms(): return [DihedralFlips(), NormalizeCells.from_stats(*imagenet_stats, cuda=False)]
     train = CachedDL(CachedCells(cache, train_idx, 0), bs=bs, shuffle=True, drop_last=True, num_workers=0, after_batch=tfms())
     valid = CachedDL(CachedCells(cache, valid_idx, 1), bs=bs, shuffle=False, num_workers=0, after_batch=tfms())
     train.rng = random.Random(seed)
