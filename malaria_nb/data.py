@@ -283,7 +283,7 @@ class NormalizeCells(Normalize):
     "uint8 images to floats normalised with `mean` and `std` in one pass: `IntToFloatTensor` and `Normalize` fused"
     order = 10   # where IntToFloatTensor runs: after the flips, on the uint8 batch
     def encodes(self, x:TensorImage):
-        if x.dtype != torch.uint8: return (x - self.mean) / self.std   # already floats in [0, 1]: as `Normalize`
+        if x.dtype != torch.uint8: return super().encodes(x)   # already floats in [0, 1]: as `Normalize`
         m, s = self.mean.as_subclass(Tensor), self.std.as_subclass(Tensor)
         return TensorImage(x.as_subclass(Tensor).float().mul_(1 / (255 * s)).sub_(m / s))
 

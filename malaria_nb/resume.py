@@ -19,8 +19,7 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 
 # %% ../nbs/07_resume.ipynb #e342786d
-from .data import malaria_dls, sample_path, cell_files
-from .train import malaria_learner, EpochCheckpoints, evaluate, atomic_path, save_json
+from .train import EpochCheckpoints, atomic_path, save_json, run_learner, run_metrics
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
 def rng_states(dls=None) -> dict:
@@ -105,7 +104,7 @@ class ResumableCheckpoint(Callback):
         self.start_epoch = state['epoch'] + 1 if state else 0
 
     def before_fit(self):
-        self.sessions = (self.state['sessions'] if self.state else []) + [dict(epoch=self.start_epoch, iteration=None)]
+        self.sessions = list(self.state['sessions']) if self.state else []   # a session is added when it trains
         self.learn.sessions = self.sessions
 
     def _sched(self): return next((c for c in self.learn.cbs if isinstance(c, ParamScheduler)), None)
@@ -128,7 +127,7 @@ class ResumableCheckpoint(Callback):
         set_rng_states(s['rng'], self.dls)
 
     def before_train(self):
-        if self.sessions[-1]['iteration'] is None: self.sessions[-1]['iteration'] = len(self.recorder.lrs)
+        if self.epoch == self.start_epoch: self.sessions.append(dict(epoch=self.epoch, iteration=len(self.recorder.lrs)))
 
     def after_epoch(self):
         if self.epoch < self.start_epoch: return
@@ -204,7 +203,7 @@ def resume_one_cycle(learn, ckpt_dir, cbs=None, schedule:dict|None=None, keep:in
     learn.opt.load_state_dict(state['opt'])
     done, n = state['epoch'] + 1, state['schedule']['n_epoch']
     print(f'resuming from {path.name}: {done} of {n} epochs done' + ('; nothing left to train' if done >= n else ''))
-    if done >= n: return learn
+    # with nothing left, every epoch is skipped and replayed: callbacks such as EpochCheckpoints still see the whole run
     _fit(learn, state['schedule'], [ResumableCheckpoint(ckpt_dir, state['schedule'], state['meta'], keep=keep, state=state)] + list(L(cbs)),
          start_epoch=done)
     return learn
@@ -214,7 +213,7 @@ def plot_sessions(learn, figsize=(9, 3)):
     "Learning rate and momentum per training step of `learn`'s run, coloured by session"
     lrs, moms = np.array(learn.recorder.lrs), np.array(learn.recorder.hps.get('mom', []))
     sessions = getattr(learn, 'sessions', [dict(epoch=0, iteration=0)])
-    starts = [s['iteration'] or 0 for s in sessions] + [len(lrs)]
+    starts = [s['iteration'] for s in sessions] + [len(lrs)]
     fig, axs = plt.subplots(1, 2 if len(moms) else 1, figsize=figsize, squeeze=False)
     for ax, ys, name in zip(axs[0], (lrs, moms), ('learning rate', 'momentum')):
         for i, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
@@ -235,9 +234,10 @@ def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
     if unknown: raise TypeError(f'unknown settings {sorted(unknown)}: choose from {sorted(RUN_SETTINGS)}')
     if settings.get('data') is not None: settings['data'] = str(Path(settings['data']).resolve())
     if not resume:
-        if checkpoints(out/'checkpoints') and not overwrite:
+        old = checkpoints(out/'checkpoints')
+        if old and not overwrite:
             raise FileExistsError(f'{out} already holds a run: continue it with --resume {out}, or pass --overwrite, or choose another --out')
-        for p in checkpoints(out/'checkpoints'): p.unlink()
+        for p in old: p.unlink()
         return {**RUN_SETTINGS, **{k:v for k,v in settings.items() if v is not None}}
     if not (out/'run.json').is_file():
         raise FileNotFoundError(f'{out} holds no run to resume (no run.json): give the --out folder of an earlier `malaria-nb train`')
@@ -249,17 +249,12 @@ def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
 
 def train_resumable(out='runs/train', resume:bool=False, overwrite:bool=False, num_workers:int|None=None, keep:int=2, **settings) -> tuple:
     "Train a resumable run in `out` (or continue it, with `resume`); `settings` as in `RUN_SETTINGS`; returns `(learn, metrics)`"
-    out = Path(out)
+    out, start = Path(out), time.time()
     s = _run_settings(out, resume, overwrite, settings)
-    start = time.time()
     if num_workers is None and s['data'] is None: num_workers = 0   # the small sample loads fastest in this process
-    set_seed(s['seed'], reproducible=True)
-    dls = malaria_dls(s['data'] or sample_path(), size=s['size'], bs=s['bs'], split=s['split'], valid_pct=s['valid_pct'],
-                      seed=s['seed'], num_workers=num_workers)
-    # a resume overwrites the weights: no need to fetch ImageNet weights again
-    learn = malaria_learner(dls, s['arch'], pretrained=False if resume else s['pretrained'], path=out, model_dir='checkpoints')
-    if learn.used_pretrained and s['freeze_epochs']: learn.fit_one_cycle(s['freeze_epochs'], lr_max=s['lr'])  # the head alone first
-    if learn.used_pretrained: learn.unfreeze()
+    # a resume overwrites the weights: no need to fetch ImageNet weights again, nor to train the head alone
+    learn = run_learner(s['data'], s['arch'], s['size'], s['bs'], False if resume else s['pretrained'], out, s['split'],
+                        s['valid_pct'], s['seed'], num_workers, s['freeze_epochs'], s['lr'])
     best = EpochCheckpoints(monitor='accuracy', fname='epoch')
     lr_max = slice(s['lr_min'], s['lr']) if s['lr_min'] else s['lr']
     if resume: resume_one_cycle(learn, out/'checkpoints', cbs=best, schedule=one_cycle_schedule(s['epochs'], lr_max), keep=keep)
@@ -267,13 +262,7 @@ def train_resumable(out='runs/train', resume:bool=False, overwrite:bool=False, n
         s['pretrained'] = learn.used_pretrained
         save_json(s, out/'run.json')
         fit_resumable(learn, s['epochs'], out/'checkpoints', lr_max=lr_max, cbs=best, keep=keep)
-    if getattr(best, 'best_epoch', None) is None:   # nothing left to train: the best epoch, from the checkpoint's history
-        values = latest_checkpoint(out/'checkpoints')[1]['recorder']['values']
-        idx = 2 + list(L(learn.metrics).attrgot('name')).index('accuracy')   # a row is train_loss, valid_loss, metrics...
-        best.best_epoch = int(np.argmax([v[idx] for v in values]))
-        learn.load(f'epoch_{best.best_epoch}', with_opt=False)
-    res = dict(evaluate(learn), **{**s, 'data': s['data'] or 'embedded sample'}, best_epoch=best.best_epoch, resumed=resume,
-               sessions=len(getattr(learn, 'sessions', [])) or None, train_images=len(dls.train_ds), valid_images=len(dls.valid_ds),
-               seconds=round(time.time() - start, 1))
+    res = run_metrics(learn, best.best_epoch, start, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
+                      sessions=len(learn.sessions))
     save_json(res, out/'metrics.json')
     return learn, res

@@ -6,7 +6,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet34.html.md"""
 
 # %% auto #0
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
-           'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints', 'train_model']
+           'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints', 'run_learner',
+           'run_metrics', 'train_model']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
 import json, os, tempfile, time
@@ -116,23 +117,31 @@ class EpochCheckpoints(TrackerCallback):
             self.learn.load(f'{self.fname}_{self.best_epoch}', with_opt=False)
 
 # %% ../nbs/03_resnet34.ipynb #1f16ba12
+def run_learner(path=None, arch:str='resnet18', size:int=64, bs:int=64, pretrained:bool|None=None, out='runs/train',
+                split:str='patient', valid_pct:float=0.2, seed:int=42, num_workers:int|None=None,
+                freeze_epochs:int=0, lr:float=1e-3) -> Learner:
+    "A seeded learner writing to `out`, on `path` (the embedded sample by default); with ImageNet weights, the head trained alone for `freeze_epochs`, then all unfrozen"
+    set_seed(seed, reproducible=True)
+    dls = malaria_dls(path or sample_path(), size=size, bs=bs, split=split, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
+    learn = malaria_learner(dls, arch, pretrained=pretrained, path=out, model_dir='checkpoints')
+    if freeze_epochs and learn.used_pretrained: learn.fit_one_cycle(freeze_epochs, lr_max=lr)
+    if learn.used_pretrained: learn.unfreeze()
+    return learn
+
+def run_metrics(learn, best_epoch, start:float, **settings) -> dict:
+    "What `metrics.json` holds: `learn`'s validation metrics, the run's `settings`, its best epoch, data sizes and seconds since `start`"
+    return dict(evaluate(learn), **settings, best_epoch=best_epoch, train_images=len(learn.dls.train_ds),
+                valid_images=len(learn.dls.valid_ds), seconds=round(time.time() - start, 1))
+
 def train_model(path=None, arch:str='resnet18', epochs:int=2, size:int=64, bs:int=64, lr:float|None=None,
                 pretrained:bool|None=None, out='runs/train', split:str='patient', valid_pct:float=0.2, seed:int=42,
                 num_workers:int|None=None, freeze_epochs:int=0, lr_min:float|None=None) -> tuple:
     "Train `arch` on the folder `path` (the embedded sample by default); write checkpoints and `metrics.json` to `out`"
-    out = Path(out)
-    set_seed(seed, reproducible=True)
-    dls = malaria_dls(path or sample_path(), size=size, bs=bs, split=split, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
-    learn = malaria_learner(dls, arch, pretrained=pretrained, path=out, model_dir='checkpoints')
+    out, start, lr = Path(out), time.time(), lr or 1e-3
+    learn = run_learner(path, arch, size, bs, pretrained, out, split, valid_pct, seed, num_workers, freeze_epochs, lr)
     ckpt = EpochCheckpoints(monitor='accuracy')
-    start = time.time()
-    lr = lr or 1e-3
-    if freeze_epochs and learn.used_pretrained: learn.fit_one_cycle(freeze_epochs, lr_max=lr)
-    if learn.used_pretrained: learn.unfreeze()
-    lr_max = slice(lr_min, lr) if lr_min else lr
-    learn.fit_one_cycle(epochs, lr_max=lr_max, cbs=ckpt)
-    res = dict(evaluate(learn), arch=arch, pretrained=learn.used_pretrained, epochs=epochs, size=size, bs=bs,
-               split=split, valid_pct=valid_pct, seed=seed, best_epoch=ckpt.best_epoch, train_images=len(dls.train_ds), valid_images=len(dls.valid_ds),
-               seconds=round(time.time() - start, 1), data=str(path or 'embedded sample'))
+    learn.fit_one_cycle(epochs, lr_max=slice(lr_min, lr) if lr_min else lr, cbs=ckpt)
+    res = run_metrics(learn, ckpt.best_epoch, start, arch=arch, pretrained=learn.used_pretrained, epochs=epochs, size=size, bs=bs,
+                      split=split, valid_pct=valid_pct, seed=seed, data=str(path or 'embedded sample'))
     save_json(res, out/'metrics.json')
     return learn, res
