@@ -17,12 +17,10 @@ import pandas as pd
 import torch
 from torch import nn
 import timm
-from sklearn import metrics as skm
 from fastai.vision.all import *
 
 # %% ../nbs/08_big_transfer.ipynb #f96d2f5a
-from .environment import course_profile, Profile
-from .data import CLASSES, CellImage, course_data, cell_files, check_image_folder, patient_split, cell_transforms
+from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms, cached_dls
 from .train import malaria_metrics, metrics_from_probs
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
@@ -114,35 +112,37 @@ def bit_transforms(size:int, stats=None) -> tuple:
     batch = [t for t in batch if not isinstance(t, Normalize)] + [Normalize.from_stats(*(stats or bit_stats()))]
     return item, batch
 
-def bit_dls(path=None, size:int|None=None, bs:int|None=None, valid_pct:float=0.09, test_pct:float=0.01, seed:int=42,
-            stats=None, num_workers:int|None=None, profile:Profile|None=None) -> DataLoaders:
+def bit_dls(path, # a folder with one sub-folder of images per class
+            size:int=128, bs:int=64, valid_pct:float=0.09, test_pct:float=0.01, seed:int=42,
+            stats=None, # normalisation statistics (default: BiT's [-1, 1] scaling)
+            pipeline:str='cached', # 'cached' (notebook 02's fast path) or 'plain' (fastai's item pipeline)
+            num_workers:int=0, cache_dir=None) -> DataLoaders:
     "Train/valid DataLoaders split by slide, with the held-out test slides' files in `dls.test_items`"
-    profile = profile or course_profile()
-    path = Path(path) if path is not None else course_data(profile)
-    size, bs = size or profile.size, bs or profile.bs
-    check_image_folder(path)
-    items = cell_files(path)
-    train, valid, test = patient_split(items, valid_pct, test_pct, seed)
-    if not test: raise ValueError(f'test_pct={test_pct} leaves no slide for the test set: raise it.')
-    item_tfms, batch_tfms = bit_transforms(size, stats)
-    block = DataBlock(blocks=(ImageBlock(CellImage), CategoryBlock(vocab=CLASSES)), get_y=parent_label,
-                      splitter=IndexSplitter(range(len(train), len(train) + len(valid))),
-                      item_tfms=item_tfms, batch_tfms=batch_tfms)
-    if num_workers is None: num_workers = 0 if profile.quick else min(8, defaults.cpus)
-    dls = block.dataloaders(L(items[i] for i in train + valid), bs=bs, num_workers=num_workers, seed=seed)
-    dls.test_items, dls.split_idxs = L(items[i] for i in test), (train, valid, test)
+    stats = stats or bit_stats()
+    if pipeline == 'cached':
+        dls = cached_dls(path, size, bs, valid_pct=valid_pct, seed=seed, test_pct=test_pct, stats=stats, cache_dir=cache_dir, n_workers=num_workers)
+    else:
+        check_image_folder(path)
+        items = cell_files(path)
+        train, valid, test = patient_split(items, valid_pct, test_pct, seed)
+        item_tfms, batch_tfms = bit_transforms(size, stats)
+        block = DataBlock(blocks=(ImageBlock(CellImage), CategoryBlock(vocab=CLASSES)), get_y=parent_label,
+                          splitter=IndexSplitter(range(len(train), len(train) + len(valid))), item_tfms=item_tfms, batch_tfms=batch_tfms)
+        dls = block.dataloaders(L(items[i] for i in train + valid), bs=bs, num_workers=num_workers, seed=seed)
+        dls.test_items, dls.split_idxs = L(items[i] for i in test), (train, valid, test)
+    if not dls.test_items: raise ValueError(f'test_pct={test_pct} leaves no slide for the test set: raise it.')
     return dls
 
 # %% ../nbs/08_big_transfer.ipynb #00a87b94
-def bit_learner(dls, settings:dict, pretrained:bool|None=None, precision:str|None=None, path='.', model_dir='models',
-                arch:str=BIT_ARCH) -> Learner:
+def bit_learner(dls, settings:dict,
+                pretrained:bool=False, # start from BiT-M's ImageNet-21k weights (downloaded by timm)?
+                precision:str='fp32', # 'fp16' or 'bf16' on a CUDA GPU
+                path='.', model_dir='models', arch:str=BIT_ARCH) -> Learner:
     "A `Learner` for BiT with the optimizer of `settings` (`bit_hyperrule` or `tutorial_settings`) and the course metrics"
-    if pretrained is None: pretrained = not course_profile().quick
     opt_func = partial(SGD, mom=settings['momentum']) if settings['opt'] == 'SGD' else Adam
     learn = Learner(dls, bit_model(dls.c, pretrained, arch), loss_func=CrossEntropyLossFlat(), opt_func=opt_func,
                     lr=settings['lr'], wd=settings['wd'], metrics=malaria_metrics(), path=path, model_dir=model_dir)
     learn.settings, learn.used_pretrained = settings, learn.model.used_pretrained
-    precision = precision or course_profile().precision
     if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
         from fastai.callback.fp16 import AMPMode
         learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
@@ -198,7 +198,7 @@ def plot_label_changes(dl, check:pd.DataFrame, max_n:int=12, ncols:int=6):
     fig, axs = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.3 * nrows), squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, (i, k, a, b) in zip(axs.flat, changes):
-        ax.imshow(dl.dataset[i][0])
+        show_image(dl.dataset[i][0], ax=ax)   # a PIL image (plain path) or a uint8 CHW tensor (cached path)
         ax.set_title(f'{k}\n{CLASSES[a]} -> {CLASSES[b]}', fontsize=8)
     fig.tight_layout()
     return fig

@@ -9,8 +9,8 @@ __all__ = ['in_colab', 'in_test', 'nvidia_driver', 'ram_gib', 'EnvReport', 'env_
            'probe_batch_size', 'Profile', 'course_profile']
 
 # %% ../nbs/00_environment.ipynb #b204972b
-import os, platform, re, shutil, subprocess
-from dataclasses import dataclass, field, asdict
+import os, platform, shutil, subprocess
+from dataclasses import dataclass
 import torch
 
 # %% ../nbs/00_environment.ipynb #8e6f41d3
@@ -143,6 +143,10 @@ class Profile:
 
     @property
     def quick(self) -> bool: return self.name == 'quick'
+    @property
+    def pretrained(self) -> bool:
+        "Start from ImageNet weights? In the full profile, yes (they are downloaded); the quick profile trains from scratch"
+        return not self.quick
 
     def epochs(self, full:int) -> int:
         "The number of epochs to run where the tutorial ran `full`"
@@ -151,7 +155,8 @@ class Profile:
     def __str__(self):
         data = 'the embedded sample' if self.quick else 'the full NIH dataset'
         ep = 'the tutorial\'s epochs' if self.max_epochs is None else f'at most {self.max_epochs} epoch(s)'
-        return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {self.precision}'
+        w = 'ImageNet weights' if self.pretrained else 'from scratch'
+        return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {w}, {self.precision}'
     __repr__ = __str__
 
 # %% ../nbs/00_environment.ipynb #b5cf4acd

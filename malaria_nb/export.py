@@ -21,8 +21,7 @@ from safetensors.torch import save_file, load_file
 from fastai.vision.all import *
 
 # %% ../nbs/04_resnet18.ipynb #73b19e7b
-from .environment import course_profile
-from .data import CLASSES, DataError, cell_files, load_cell
+from .data import CLASSES, CellDataLoaders, DataError, cell_files, load_cell
 from .train import atomic_path, save_json, get_arch
 
 # %% ../nbs/04_resnet18.ipynb #16f9b8c1
@@ -42,8 +41,9 @@ def file_sha256(path, chunk:int=1<<20) -> str:
 # %% ../nbs/04_resnet18.ipynb #a9a1b7ec
 def model_preprocessing(dls) -> dict:
     "Image size, resize method and normalisation statistics of `dls`, as stored in `model.json`"
-    rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
     norm = [t for t in dls.valid.after_batch.fs if isinstance(t, Normalize)]
+    if isinstance(dls, CellDataLoaders): rs = [Resize(dls.size, method=ResizeMethod.Squish)]   # the cache squished every cell
+    else: rs = [t for t in dls.valid.after_item.fs if isinstance(t, Resize)]
     if len(rs) != 1 or rs[0].method != ResizeMethod.Squish or len(norm) != 1:
         raise ValueError('the DataLoaders need one squish `Resize` and one `Normalize` (as `malaria_dls` makes them) to be exported.')
     w, h = rs[0].size   # fastai keeps (width, height), as PIL does

@@ -8,12 +8,9 @@ Docs: https://malaria-nb.github.io/malaria_nb/fine_tuning.html.md"""
 __all__ = ['epoch_losses', 'loss_rises_from', 'plot_losses', 'choose_epoch', 'best_epoch_model']
 
 # %% ../nbs/05_fine_tuning.ipynb #f70449d9
-from pathlib import Path
 import numpy as np
 import pandas as pd
-import torch
 import matplotlib.pyplot as plt
-from fastai.vision.all import *
 
 # %% ../nbs/05_fine_tuning.ipynb #b0436e40
 from .train import EpochCheckpoints

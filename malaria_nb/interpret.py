@@ -23,9 +23,8 @@ from fastai.vision.all import *
 from fastai.callback.hook import hook_output
 
 # %% ../nbs/06_interpretation.ipynb #6d2a399d
-from .environment import course_profile
-from .data import CLASSES, course_data, malaria_dls, sample_path, slide_of
-from .train import malaria_learner, metrics_from_probs, evaluate, atomic_path, save_json
+from .data import CLASSES, malaria_dls, sample_path, slide_of
+from .train import malaria_learner, metrics_from_probs, atomic_path, save_json
 
 # %% ../nbs/06_interpretation.ipynb #a299e346
 def training_history(learn) -> tuple:
@@ -303,7 +302,7 @@ def _save_csv(df, path):
     with atomic_path(path) as tmp: df.to_csv(tmp)
     return Path(path)
 
-def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_workers:int|None=None) -> Learner:
+def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_workers:int=0) -> Learner:
     "The learner of the training run folder `run` (`metrics.json` and `checkpoints/`), with its best epoch's weights"
     run = Path(run)
     if not (run/'metrics.json').is_file():
@@ -316,7 +315,7 @@ def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_
     if data is None: data = sample_path() if m.get('data', 'embedded sample') == 'embedded sample' else m['data']
     valid_pct, seed = ifnone(valid_pct, m.get('valid_pct', 0.2)), ifnone(seed, m.get('seed', 42))   # as trained
     dls = malaria_dls(data, size=m['size'], bs=m['bs'], split=m.get('split', 'patient'), valid_pct=valid_pct, seed=seed,
-                      num_workers=num_workers)
+                      valid_slides=m.get('valid_slides'), pipeline=m.get('pipeline', 'cached'), num_workers=num_workers)
     learn = malaria_learner(dls, m['arch'], pretrained=False, path=run, model_dir='checkpoints')
     return learn.load(f'epoch_{epoch}', with_opt=False)
 

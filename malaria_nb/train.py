@@ -6,11 +6,10 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet34.html.md"""
 
 # %% auto #0
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
-           'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints', 'run_learner',
-           'run_metrics', 'train_model']
+           'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
-import json, os, tempfile, time
+import json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -19,8 +18,7 @@ from sklearn import metrics as skm
 from fastai.vision.all import *
 
 # %% ../nbs/03_resnet34.ipynb #407e3a73
-from .environment import course_profile, Profile
-from .data import CLASSES, malaria_dls, sample_path
+from .data import CLASSES
 
 # %% ../nbs/03_resnet34.ipynb #7ae7d222
 def _named(metric, name):
@@ -53,6 +51,10 @@ def evaluate(learn, dl=None) -> dict:
     return metrics_from_probs(probs, targs)
 
 # %% ../nbs/03_resnet34.ipynb #e0afdb38
+def _umask() -> int:
+    mask = os.umask(0); os.umask(mask)
+    return mask
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; rename it to `path` only if the block finishes"
@@ -62,6 +64,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp): os.chmod(tmp, 0o666 & ~_umask())   # as `open` would have made it, not mkstemp's 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -86,12 +89,13 @@ def weights_cached(arch:str) -> bool:
     return (Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name).exists()
 
 # %% ../nbs/03_resnet34.ipynb #4ee7f3ad
-def malaria_learner(dls, arch:str='resnet34', pretrained:bool|None=None, precision:str|None=None, path='.', **kwargs) -> Learner:
-    "A `vision_learner` for the two cell classes with the course metrics, in the right precision"
-    if pretrained is None: pretrained = weights_cached(arch)
+def malaria_learner(dls, arch:str='resnet34',
+                    pretrained:bool=False, # start from ImageNet weights (downloaded when not cached)?
+                    precision:str='fp32', # 'fp16' or 'bf16' train in mixed precision on a CUDA GPU (`precision_for`)
+                    path='.', **kwargs) -> Learner:
+    "A `vision_learner` for the two cell classes with the course metrics, in `precision`"
     learn = vision_learner(dls, get_arch(arch), pretrained=pretrained, metrics=malaria_metrics(), path=path, **kwargs)
     learn.arch_name, learn.used_pretrained = arch, pretrained
-    precision = precision or course_profile().precision
     if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
         from fastai.callback.fp16 import AMPMode
         learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
@@ -115,33 +119,3 @@ class EpochCheckpoints(TrackerCallback):
     def after_fit(self):
         if self.load_best and self.best_epoch is not None:
             self.learn.load(f'{self.fname}_{self.best_epoch}', with_opt=False)
-
-# %% ../nbs/03_resnet34.ipynb #1f16ba12
-def run_learner(path=None, arch:str='resnet18', size:int=64, bs:int=64, pretrained:bool|None=None, out='runs/train',
-                split:str='patient', valid_pct:float=0.2, seed:int=42, num_workers:int|None=None,
-                freeze_epochs:int=0, lr:float=1e-3) -> Learner:
-    "A seeded learner writing to `out`, on `path` (the embedded sample by default); with ImageNet weights, the head trained alone for `freeze_epochs`, then all unfrozen"
-    set_seed(seed, reproducible=True)
-    dls = malaria_dls(path or sample_path(), size=size, bs=bs, split=split, valid_pct=valid_pct, seed=seed, num_workers=num_workers)
-    learn = malaria_learner(dls, arch, pretrained=pretrained, path=out, model_dir='checkpoints')
-    if freeze_epochs and learn.used_pretrained: learn.fit_one_cycle(freeze_epochs, lr_max=lr)
-    if learn.used_pretrained: learn.unfreeze()
-    return learn
-
-def run_metrics(learn, best_epoch, start:float, **settings) -> dict:
-    "What `metrics.json` holds: `learn`'s validation metrics, the run's `settings`, its best epoch, data sizes and seconds since `start`"
-    return dict(evaluate(learn), **settings, best_epoch=best_epoch, train_images=len(learn.dls.train_ds),
-                valid_images=len(learn.dls.valid_ds), seconds=round(time.time() - start, 1))
-
-def train_model(path=None, arch:str='resnet18', epochs:int=2, size:int=64, bs:int=64, lr:float|None=None,
-                pretrained:bool|None=None, out='runs/train', split:str='patient', valid_pct:float=0.2, seed:int=42,
-                num_workers:int|None=None, freeze_epochs:int=0, lr_min:float|None=None) -> tuple:
-    "Train `arch` on the folder `path` (the embedded sample by default); write checkpoints and `metrics.json` to `out`"
-    out, start, lr = Path(out), time.time(), lr or 1e-3
-    learn = run_learner(path, arch, size, bs, pretrained, out, split, valid_pct, seed, num_workers, freeze_epochs, lr)
-    ckpt = EpochCheckpoints(monitor='accuracy')
-    learn.fit_one_cycle(epochs, lr_max=slice(lr_min, lr) if lr_min else lr, cbs=ckpt)
-    res = run_metrics(learn, ckpt.best_epoch, start, arch=arch, pretrained=learn.used_pretrained, epochs=epochs, size=size, bs=bs,
-                      split=split, valid_pct=valid_pct, seed=seed, data=str(path or 'embedded sample'))
-    save_json(res, out/'metrics.json')
-    return learn, res
