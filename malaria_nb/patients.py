@@ -9,7 +9,7 @@ __all__ = ['RULE_COLUMNS', 'CV_METRICS', 'cells_of', 'cell_metrics', 'rogan_glad
            'slide_metrics', 'rule_table', 'choose_rule', 'diagnosis_metrics', 'slide_bootstrap', 'clopper_pearson',
            'patient_folds', 'cv_table', 'cross_validate', 'cv_command']
 
-# %% ../nbs/11_patients.ipynb #cd0a79b8
+# %% ../nbs/11_patients.ipynb #7345cb20
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +20,12 @@ from sklearn import metrics as skm
 from sklearn.model_selection import StratifiedGroupKFold
 from scipy.stats import beta
 
-# %% ../nbs/11_patients.ipynb #91c0a2f2
+# %% ../nbs/11_patients.ipynb #5c0b0809
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
 from .train import save_json
 from .resume import checkpoints, train_resumable
 
-# %% ../nbs/11_patients.ipynb #118d36d1
+# %% ../nbs/11_patients.ipynb #7e28da41
 def cells_of(files, # cell image files, each in a `Parasitized` or `Uninfected` folder, named `C<slide>...`
             ) -> tuple:
     "True classes (indices into `CLASSES`, from each file's folder) and slides of the cell images `files`"
@@ -35,7 +35,7 @@ def cells_of(files, # cell image files, each in a `Parasitized` or `Uninfected` 
                         f'({len(bad)} such file(s)); slide-level scores need labelled cells.')
     return np.array([CLASSES.index(l) for l in labels]), np.array([slide_of(f) for f in files])
 
-# %% ../nbs/11_patients.ipynb #96949a81
+# %% ../nbs/11_patients.ipynb #53cedde6
 _PAR = CLASSES.index('Parasitized')
 
 def cell_metrics(p_par,            # P(Parasitized) of each cell
@@ -50,7 +50,7 @@ def cell_metrics(p_par,            # P(Parasitized) of each cell
                 specificity=float((~flag[~pos]).mean()) if (~pos).any() else np.nan,
                 roc_auc=float(skm.roc_auc_score(pos, p)) if pos.any() and (~pos).any() else np.nan)
 
-# %% ../nbs/11_patients.ipynb #5b3955b7
+# %% ../nbs/11_patients.ipynb #ab92a2bc
 def rogan_gladen(share,      # observed share(s) of flagged cells
                  sens:float, # the test's sensitivity (share of parasitized cells it flags)
                  spec:float, # the test's specificity (share of healthy cells it leaves alone)
@@ -61,7 +61,7 @@ def rogan_gladen(share,      # observed share(s) of flagged cells
                          'says nothing about the true share.')
     return np.clip((np.asarray(share, dtype=float) + spec - 1) / (sens + spec - 1), 0, 1)
 
-# %% ../nbs/11_patients.ipynb #6afc3348
+# %% ../nbs/11_patients.ipynb #2b4e2522
 def slide_summary(p_par,                # P(Parasitized) of each cell
                   targs,                # true class of each cell (index into `CLASSES`)
                   slides,               # slide of each cell
@@ -81,7 +81,7 @@ def slide_summary(p_par,                # P(Parasitized) of each cell
     df['labelled_share'], df['positive'] = df.labelled / df.cells, df.labelled > 0
     return df
 
-# %% ../nbs/11_patients.ipynb #43888bc9
+# %% ../nbs/11_patients.ipynb #a37886b0
 def plot_shares(summary:pd.DataFrame, # from `slide_summary`
                 name:str='test',      # which set the slides come from, for the title
                 figsize=(4.5, 4.5), dpi=100) -> tuple:
@@ -98,7 +98,7 @@ def plot_shares(summary:pd.DataFrame, # from `slide_summary`
     plt.close(fig)
     return fig, df
 
-# %% ../nbs/11_patients.ipynb #cd69293d
+# %% ../nbs/11_patients.ipynb #5cf5c6ef
 RULE_COLUMNS = {'flagged': 'at least {:g} flagged cell(s)', 'share': 'at least {:.0%} of its cells flagged',
                 'corrected': 'an estimated (corrected) parasitized share of at least {:.0%}'}
 
@@ -115,7 +115,7 @@ class SlideRule:
         if col.isna().any(): raise ValueError(f'the summary has no {self.column} share: give sens and spec to slide_summary.')
         return (col >= self.value).to_numpy()
 
-# %% ../nbs/11_patients.ipynb #7fd519f9
+# %% ../nbs/11_patients.ipynb #0b60d77f
 def slide_metrics(summary:pd.DataFrame, # from `slide_summary`
                   rule:SlideRule,       # how a slide is called positive
                  ) -> dict:
@@ -125,7 +125,7 @@ def slide_metrics(summary:pd.DataFrame, # from `slide_summary`
     return dict(slides=len(pos), tp=tp, fn=fn, tn=tn, fp=fp, sensitivity=tp / (tp + fn) if tp + fn else np.nan,
                 specificity=tn / (tn + fp) if tn + fp else np.nan)
 
-# %% ../nbs/11_patients.ipynb #300b886a
+# %% ../nbs/11_patients.ipynb #17ee79b1
 def _candidates(summary:pd.DataFrame, column:str) -> np.ndarray:
     "Values worth trying for a rule on `column`: counts from 1 to the largest seen, or shares in steps of 5%"
     if column == 'flagged': return np.arange(1, max(int(summary.flagged.max()), 1) + 1)
@@ -139,7 +139,7 @@ def rule_table(summary:pd.DataFrame,         # from `slide_summary`
             if summary[c].notna().all() for v in _candidates(summary, c) for r in [SlideRule(c, v)]]
     return pd.DataFrame(rows)[['column', 'value', 'rule', 'sensitivity', 'specificity', 'fn', 'fp']]
 
-# %% ../nbs/11_patients.ipynb #d3a27ac5
+# %% ../nbs/11_patients.ipynb #2922addf
 def choose_rule(summary:pd.DataFrame,             # `slide_summary` of VALIDATION slides
                 columns=('flagged', 'corrected'), # the columns rules may read, preferred in this order
                 target:float=1.,                  # slide-level sensitivity to reach first
@@ -154,7 +154,7 @@ def choose_rule(summary:pd.DataFrame,             # `slide_summary` of VALIDATIO
     best = t.sort_values(['reach', 'specificity', 'order', 'value'], ascending=[False, False, False, True]).iloc[0]
     return SlideRule(best.column, int(best.value) if best.column == 'flagged' else float(best.value))
 
-# %% ../nbs/11_patients.ipynb #92750a48
+# %% ../nbs/11_patients.ipynb #687fb3df
 def diagnosis_metrics(probs,                    # class probabilities (N, 2) or P(Parasitized) (N,) of each cell
                       targs,                    # true class of each cell (index into `CLASSES`)
                       slides,                   # slide of each cell
@@ -169,7 +169,7 @@ def diagnosis_metrics(probs,                    # class probabilities (N, 2) or 
     s = slide_metrics(slide_summary(p, targs, slides, thresh, sens, spec), rule or SlideRule('flagged', 1))
     return dict(cell_metrics(p, targs, thresh), slide_sensitivity=s['sensitivity'], slide_specificity=s['specificity'])
 
-# %% ../nbs/11_patients.ipynb #5b929b4d
+# %% ../nbs/11_patients.ipynb #bd14ed7a
 def slide_bootstrap(metric_fn,      # `metric_fn(probs, targs, slides) -> dict` of numbers (None: `diagnosis_metrics`)
                     probs,          # per-cell predictions, passed to `metric_fn`
                     targs,          # true class of each cell
@@ -195,7 +195,7 @@ def slide_bootstrap(metric_fn,      # `metric_fn(probs, targs, slides) -> dict` 
     return pd.DataFrame(dict(estimate=pd.Series(metric_fn(probs, targs, slides), dtype=float), lo=reps.quantile(a),
                              hi=reps.quantile(1 - a), replicates=reps.notna().sum()))
 
-# %% ../nbs/11_patients.ipynb #06c2beed
+# %% ../nbs/11_patients.ipynb #9ace620a
 def clopper_pearson(k:int,        # successes (e.g. positive slides called positive)
                     n:int,        # trials (e.g. positive slides)
                     ci:float=0.95, # coverage of the interval
@@ -208,7 +208,7 @@ def clopper_pearson(k:int,        # successes (e.g. positive slides called posit
     hi = beta.ppf(1 - a, k + 1, n - k) if k < n else 1.
     return float(lo), float(hi)
 
-# %% ../nbs/11_patients.ipynb #65112ae8
+# %% ../nbs/11_patients.ipynb #20cdc9b0
 def patient_folds(files,            # cell image files, in class folders, named `C<slide>...`
                   k:int=5,          # number of folds
                   seed:int=42,      # seed of the assignment of slides to folds
@@ -224,7 +224,7 @@ def patient_folds(files,            # cell image files, in class folders, named 
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(keep[tr], keep[va]) for tr, va in sgkf.split(keep, targs[keep], slides[keep])]
 
-# %% ../nbs/11_patients.ipynb #3700659b
+# %% ../nbs/11_patients.ipynb #da8b20f4
 CV_METRICS = ('accuracy', 'sensitivity', 'specificity', 'roc_auc')
 
 def _cv_plan(path:Path, k:int, fold_seed:int, test_slides, settings:dict) -> tuple:
@@ -245,7 +245,7 @@ def _check_plan(fn:Path, plan:dict):
         raise ValueError(f'{fn.parent} holds a cross-validation with other {", ".join(diff)} ({what}): '
                          'continue it with the same settings, or choose another --out.')
 
-# %% ../nbs/11_patients.ipynb #294ccfa2
+# %% ../nbs/11_patients.ipynb #b25c19b0
 def _run_fold(train, d:Path, data, valid_slides:list, extra:dict, settings:dict) -> dict:
     "The metrics of the fold run in `d`: read back if finished, else trained (resumed if it has checkpoints)"
     if (d/'metrics.json').is_file():
@@ -261,7 +261,7 @@ def cv_table(rows:list, # one dict of numbers per fold, with its `fold`
     df = pd.DataFrame(rows).set_index('fold')
     return pd.concat([df, df.mean().to_frame('mean').T, df.std().to_frame('sd').T])
 
-# %% ../nbs/11_patients.ipynb #197cb568
+# %% ../nbs/11_patients.ipynb #51a35bb7
 def cross_validate(data=None,        # image folder with Parasitized/ and Uninfected/ (None: the embedded sample)
                    out='runs/cv',    # output folder: fold_0, fold_1... and cv.json
                    k:int=5,          # number of folds
@@ -284,7 +284,7 @@ def cross_validate(data=None,        # image folder with Parasitized/ and Uninfe
     save_json(dict(plan, folds=rows, mean=table.loc['mean'].to_dict(), sd=table.loc['sd'].to_dict()), out/'cv.json')
     return table
 
-# %% ../nbs/11_patients.ipynb #7f19d47d
+# %% ../nbs/11_patients.ipynb #b3135c0b
 def cv_command(p,          # the sub-parser of `malaria-nb cv`
                train=None, # the training function (default: `train_resumable`); for tests
               ):
