@@ -27,6 +27,7 @@ COMMANDS = {
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
     'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
     'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
+    'cv':       ('malaria_nb.patients', 'cv_command',       'cross-validate by patient: one resumable run per fold of slides, mean and sd'),
 }
 
 # %% ../nbs/09_cli.ipynb #7b6d8388
