@@ -307,7 +307,10 @@ def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_
     run = Path(run)
     if not (run/'metrics.json').is_file():
         raise FileNotFoundError(f'{run}/metrics.json not found: give a folder written by `malaria-nb train` (its --out).')
-    m = json.loads((run/'metrics.json').read_text())
+    try: m = json.loads((run/'metrics.json').read_text())
+    except ValueError as e: raise ValueError(f'{run/"metrics.json"} is not valid JSON ({e}): train the run again') from None
+    missing = [k for k in ('arch', 'size', 'bs', 'epochs') if not isinstance(m, dict) or k not in m]
+    if missing: raise ValueError(f'{run/"metrics.json"} lacks {", ".join(missing)}: it was not written by `malaria-nb train`; train the run again')
     epoch = m.get('best_epoch')
     if epoch is None: epoch = m['epochs'] - 1
     ckpt = run/'checkpoints'/f'epoch_{epoch}.pth'
@@ -317,7 +320,8 @@ def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_
     dls = malaria_dls(data, size=m['size'], bs=m['bs'], split=m.get('split', 'patient'), valid_pct=valid_pct, seed=seed,
                       valid_slides=m.get('valid_slides'), pipeline=m.get('pipeline', 'cached'), num_workers=num_workers)
     learn = malaria_learner(dls, m['arch'], pretrained=False, path=run, model_dir='checkpoints')
-    return learn.load(f'epoch_{epoch}', with_opt=False)
+    try: return learn.load(f'epoch_{epoch}', with_opt=False)
+    except Exception as e: raise ValueError(f'{ckpt} is damaged ({type(e).__name__}): train the run again, or resume it') from None
 
 def interpret_run(learn, out, k:int=9, target:float=0.98) -> dict:
     "Write this notebook's figures (PNG) and tables (CSV) for `learn`'s validation set to `out`; the headline numbers"
@@ -352,6 +356,7 @@ def interpret_command(p) -> callable:
     p.add_argument('--seed', type=int, default=None, help='split seed (default: as recorded in metrics.json, else 42)')
     def run(args) -> int:
         if not 0 < args.target <= 1: raise ValueError(f'--target must be in (0, 1], not {args.target}.')
+        if args.k < 1: raise ValueError(f'--k must be at least 1 (the number of top losses to show), not {args.k}.')
         learn = load_run(args.run, args.data, args.valid_pct, args.seed)
         out = Path(args.out) if args.out else Path(args.run)/'interpret'
         res = interpret_run(learn, out, args.k, args.target)

@@ -347,7 +347,7 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
         if stale := remove_stale_temporaries(out): print(f'removed {len(stale)} temporary file(s) left by an interrupted run')
         # a resume overwrites the weights: no need to fetch ImageNet weights again, nor to train the head alone
         learn = run_learner({**s, 'pretrained': s['pretrained'] and not resume}, out, num_workers, precision, cache_dir, device)
-        best, cbs = EpochCheckpoints(monitor='accuracy', fname='epoch'), [StopOnNonFinite(), *L(cbs)]
+        best, cbs = EpochCheckpoints(monitor='accuracy', fname='epoch', keep_all=False), [StopOnNonFinite(), *L(cbs)]
         lr_max = slice(s['lr_min'], s['lr']) if s['lr_min'] else s['lr']
         if resume: resume_one_cycle(learn, out/'checkpoints', cbs=[best, *cbs], schedule=one_cycle_schedule(s['epochs'], lr_max), keep=keep)
         else:

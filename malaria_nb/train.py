@@ -6,7 +6,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet34.html.md"""
 
 # %% auto #0
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
-           'save_json', 'get_arch', 'weights_cached', 'malaria_learner', 'EpochCheckpoints']
+           'save_json', 'get_arch', 'weights_cached', 'WeightsUnavailable', 'malaria_learner', 'EpochCheckpoints']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
 import json, os, tempfile
@@ -89,12 +89,19 @@ def weights_cached(arch:str) -> bool:
     return (Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name).exists()
 
 # %% ../nbs/03_resnet34.ipynb #4ee7f3ad
+class WeightsUnavailable(OSError):
+    "Pretrained weights that were asked for and could not be loaded"
+
 def malaria_learner(dls, arch:str='resnet34',
                     pretrained:bool=False, # start from ImageNet weights (downloaded when not cached)?
                     precision:str='fp32', # 'fp16' or 'bf16' train in mixed precision on a CUDA GPU (`precision_for`)
                     path='.', **kwargs) -> Learner:
     "A `vision_learner` for the two cell classes with the course metrics, in `precision`"
-    learn = vision_learner(dls, get_arch(arch), pretrained=pretrained, metrics=malaria_metrics(), path=path, **kwargs)
+    try: learn = vision_learner(dls, get_arch(arch), pretrained=pretrained, metrics=malaria_metrics(), path=path, **kwargs)
+    except (OSError, RuntimeError) as e:   # no network (URLError is an OSError), or a damaged download
+        if not pretrained: raise
+        raise WeightsUnavailable(f'the ImageNet weights of {arch} could not be loaded ({type(e).__name__}: {str(e)[:120]}): connect to '
+                                 'the internet and run again, or train from scratch on purpose with pretrained=False (--no-pretrained)') from None
     learn.arch_name, learn.used_pretrained = arch, pretrained
     if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
         from fastai.callback.fp16 import AMPMode
@@ -103,19 +110,29 @@ def malaria_learner(dls, arch:str='resnet34',
 
 # %% ../nbs/03_resnet34.ipynb #32ddc86b
 class EpochCheckpoints(TrackerCallback):
-    "Save model and optimizer after every epoch as `fname`_`epoch`; track the best by `monitor` and load it at the end"
+    "Save the model after every epoch as `fname`_`epoch`; track the best by `monitor` and load it at the end"
     order = TrackerCallback.order + 1
-    def __init__(self, monitor='accuracy', fname='epoch', load_best=True):
+    def __init__(self, monitor='accuracy', fname='epoch', load_best=True,
+                 with_opt:bool=False, # also save the optimizer state (3x the file for Adam)
+                 keep_all:bool=True, # keep every epoch's file; `False`: only the best epoch's (bounded disk)
+                ):
         super().__init__(monitor=monitor)
-        store_attr('fname,load_best')
+        store_attr('fname,load_best,with_opt,keep_all')
     def before_fit(self):
         super().before_fit()
         self.best_epoch, self.history = None, []
+    def _skipped(self) -> bool:
+        "Is this an epoch that a resume skips (fastai's `start_epoch`)?"
+        return any(self.epoch < cb._skip_to for cb in self.learn.cbs if isinstance(cb, SkipToEpoch))
     def after_epoch(self):
         super().after_epoch()
-        self.learn.save(f'{self.fname}_{self.epoch}', with_opt=True)
         self.history.append(float(self.recorder.values[-1][self.idx]))
         if self.new_best: self.best_epoch = self.epoch
+        if self._skipped() or not (self.keep_all or self.new_best): return
+        self.learn.save(f'{self.fname}_{self.epoch}', with_opt=self.with_opt)
+        if not self.keep_all:
+            for f in (self.path/self.model_dir).glob(f'{self.fname}_*.pth'):
+                if f.stem != f'{self.fname}_{self.best_epoch}': f.unlink()
     def after_fit(self):
         if self.load_best and self.best_epoch is not None:
             self.learn.load(f'{self.fname}_{self.best_epoch}', with_opt=False)
