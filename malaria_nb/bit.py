@@ -21,7 +21,7 @@ from fastai.vision.all import *
 
 # %% ../nbs/08_big_transfer.ipynb #f96d2f5a
 from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms, cached_dls
-from .train import malaria_metrics, metrics_from_probs
+from .train import malaria_metrics, metrics_from_probs, WeightsUnavailable
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
 BIT_ARCH = 'resnetv2_50x1_bit.goog_in21k'
@@ -33,21 +33,18 @@ def bit_stats(arch:str=BIT_ARCH) -> tuple:
 
 # %% ../nbs/08_big_transfer.ipynb #7bef0063
 def bit_model(n_out:int=2, pretrained:bool=False, arch:str=BIT_ARCH) -> nn.Module:
-    "BiT from timm with a zero-initialised `n_out`-class head; random weights unless `pretrained` and the download works"
-    model = None
-    if pretrained:
-        try: model = timm.create_model(arch, pretrained=True)
-        except Exception as e:
-            print(f'Could not load the pre-trained weights of {arch} ({type(e).__name__}: {e}).\n'
-                  'Continuing from RANDOM initialisation: expect much lower accuracy.')
-    used = model is not None
-    if not used: model = timm.create_model(arch, pretrained=False)
+    "BiT from timm with a zero-initialised `n_out`-class head; BiT-M's weights if `pretrained` (else `WeightsUnavailable`), else random ones"
+    try: model = timm.create_model(arch, pretrained=pretrained)
+    except Exception as e:   # no network, nothing cached, or a damaged file: timm and huggingface_hub raise many kinds
+        if not pretrained: raise
+        raise WeightsUnavailable(f'the ImageNet-21k weights of {arch} could not be loaded ({type(e).__name__}: {" ".join(str(e).split())[:120]}): '
+                                 'connect to the internet and run again, or train from random weights on purpose with pretrained=False') from None
     model.reset_classifier(n_out)
     head = model.get_classifier()
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
-    model.used_pretrained = used
-    print(f'{arch}: {"ImageNet-21k (BiT-M) weights" if used else "random initialisation"}, {n_out}-class head set to zero')
+    model.used_pretrained = pretrained
+    print(f'{arch}: {"ImageNet-21k (BiT-M) weights" if pretrained else "random initialisation"}, {n_out}-class head set to zero')
     return model
 
 # %% ../nbs/08_big_transfer.ipynb #748ac248

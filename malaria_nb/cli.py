@@ -87,17 +87,20 @@ def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
 def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
-    from malaria_nb.resume import RUN_SETTINGS as D
+    from malaria_nb.resume import RUN_SETTINGS as D, TRANSFER_SETTINGS
     p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
     p.add_argument('--arch', choices=list(ARCHS), help=f'architecture (default: {D["arch"]})')
     p.add_argument('--epochs', type=_positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
     p.add_argument('--size', type=_positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
     p.add_argument('--bs', type=_positive, help=f'batch size (default: {D["bs"]})')
-    p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]})')
-    p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr))')
-    p.add_argument('--freeze-epochs', type=int, help='epochs training only the head first (with pretrained weights; default 0)')
+    T = TRANSFER_SETTINGS
+    p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]}; with --pretrained and no --lr-min: {T["lr"]})')
+    p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr)); '
+                   f'default: none, with --pretrained and no --lr: {T["lr_min"]}')
+    p.add_argument('--freeze-epochs', type=int, help=f'epochs training only the head first, with --pretrained (default: {T["freeze_epochs"]})')
+    p.add_argument('--head-lr', type=float, help=f'learning rate of those head epochs (default: {D["head_lr"]})')
     g = p.add_mutually_exclusive_group()
-    g.add_argument('--pretrained', dest='pretrained', action='store_true', default=None, help='start from ImageNet weights (downloads them if needed)')
+    g.add_argument('--pretrained', dest='pretrained', action='store_true', default=None, help='start from ImageNet weights (downloads them if needed) and train by the transfer recipe: the head alone first, then every layer with discriminative rates')
     g.add_argument('--no-pretrained', dest='pretrained', action='store_false', help='train from scratch (the default)')
     p.add_argument('--split', choices=['patient', 'random'], help='validation split: by slide (default) or random cells')
     p.add_argument('--seed', type=int, help=f'random seed (default: {D["seed"]})')
@@ -105,15 +108,16 @@ def train_command(p):
                    "(default); 'plain' is fastai's item pipeline, as in the tutorial")
     p.add_argument('--workers', type=_workers, default=None, help='processes that decode images: into the cache once, or every epoch '
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
-    p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train)')
+    p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train; in Colab, malaria_nb/train in My Drive, once a notebook has mounted Google Drive)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
     def run(args):
         from malaria_nb.resume import train_resumable
+        from malaria_nb.environment import runs_root
         from malaria_nb.export import save_model
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
-        out = args.resume or args.out or Path('runs/train')
+        out = args.resume or args.out or runs_root(mount=False)/'train'   # on Google Drive in Colab
         if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file: give a folder for the run (it is created if missing)')
         settings = {k: getattr(args, k, None) for k in D}   # valid_pct and valid_slides have no option
         pipeline = args.pipeline or (json.loads((out/'run.json').read_text()).get('pipeline', D['pipeline']) if args.resume else D['pipeline'])

@@ -32,11 +32,15 @@ def sample_path() -> Path:
 
 # %% ../nbs/02_data.ipynb #f62948f0
 def course_data(profile:Profile, # the course profile (`course_profile()`), resolved by the notebook or command
-                root='data', # the folder that notebook 01 downloaded into
+                root='data', # the folder that notebook 01 downloads into
+                download:bool=False, # download the dataset into `root` when it is not there (a fresh Colab runtime)
                ) -> Path:
-    "The image folder for `profile`: the embedded sample when quick, else `root`/train from notebook 01"
+    "The image folder for `profile`: the embedded sample when quick, else `root`/train from notebook 01 (downloaded if asked)"
     if profile.quick: return sample_path()
     path = Path(root)/'train'
+    if not path.exists() and download:
+        from malaria_nb.download import download_malaria, archive_checks
+        return download_malaria(root, **archive_checks())
     if not path.exists():
         raise FileNotFoundError(f'{path} does not exist: download the dataset first (notebook 01, or `malaria-nb download`), '
                                 'or set MALARIA_NB_QUICK=1 to use the embedded sample.')

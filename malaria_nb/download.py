@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/download.html.md"""
 __all__ = ['MALARIA_URL', 'MALARIA_SIZE', 'MALARIA_SHA256', 'MALARIA_COUNTS', 'IMAGE_EXTS', 'MAX_MEMBER', 'MAX_RATIO',
            'MAX_EXPAND', 'resolve_url', 'DownloadError', 'sha256_file', 'stamp_path', 'write_stamp', 'file_problem',
            'fetch', 'unsafe_members', 'size_problems', 'Extracted', 'extract_cells', 'image_problem', 'CellReport',
-           'verify_cells', 'folder_tree', 'download_malaria', 'download_command']
+           'verify_cells', 'folder_tree', 'download_malaria', 'archive_checks', 'download_command']
 
 # %% ../nbs/01_download.ipynb #f624a865
 import argparse, hashlib, http.client, os, shutil, sys, time, urllib.error, urllib.parse, urllib.request, zipfile, zlib
@@ -352,6 +352,17 @@ def download_malaria(dest='data', url:str|None=None, sha256:str|None=MALARIA_SHA
         raise DownloadError(f'{train} holds {rep.found} images, expected {counts}: '
                             f'delete {train} and run again to unpack {archive} anew.')
     return train
+
+# %% ../nbs/01_download.ipynb #89109e90
+def archive_checks() -> dict:
+    "The `sha256`, `size` and `counts` to expect: the NIH file's, or another archive's from `$MALARIA_NB_SHA256` (and `$MALARIA_NB_SIZE`)"
+    sha, size = (os.environ.get(k, '').strip().lower() for k in ('MALARIA_NB_SHA256', 'MALARIA_NB_SIZE'))
+    if not sha: return dict(sha256=MALARIA_SHA256, size=MALARIA_SIZE, counts=MALARIA_COUNTS)
+    if len(sha) != 64 or any(ch not in '0123456789abcdef' for ch in sha):
+        raise DownloadError(f'MALARIA_NB_SHA256={sha!r} is not a SHA-256 (64 hexadecimal digits): give the one of your archive, or unset it.')
+    if size and not (size.isdigit() and int(size) > 0):
+        raise DownloadError(f'MALARIA_NB_SIZE={size!r} is not a size in bytes: give the size of your archive, or unset it.')
+    return dict(sha256=sha, size=int(size) if size else None, counts=None)
 
 # %% ../nbs/01_download.ipynb #620aae96
 def _sha256_arg(s:str) -> str|None:
