@@ -192,6 +192,7 @@ def check_runs(r:Rehearsal, check:Checks, notebooks:list, cli:bool) -> list:
           f'no checkpoint in My Drive/malaria_nb/ for {missing}' if missing else f'{len(want)} run folder(s): {", ".join(want)}')
     check("no checkpoint is left in a runtime's working folder (lost with the runtime)", not r.stray, ', '.join(r.stray[:5]))
     for n in want:
+        if n in missing: continue                    # failed above
         files = [p for p in (root/n).rglob('*') if p.is_file()]
         ckpts = checkpoint_files(root/n)
         per_epoch = {}
