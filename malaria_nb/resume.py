@@ -242,7 +242,8 @@ def plot_sessions(learn, figsize=(9, 3)):
 
 # %% ../nbs/07_resume.ipynb #5ad60a1e
 RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=12, size=64, bs=64, lr=3e-3, lr_min=None, freeze_epochs=0,
-                    pretrained=False, split='patient', valid_pct=0.2, seed=42, valid_slides=None, pipeline='cached')
+                    pretrained=False, split='patient', valid_pct=0.2, seed=42, valid_slides=None, pipeline='cached',
+                    corrections=None)   # a reviewed-labels CSV (notebook 12)
 
 # %% ../nbs/07_resume.ipynb #d61e0598
 def check_settings(s:dict) -> dict:
@@ -302,7 +303,7 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
     "A seeded learner for the run settings `s`, writing to `out`"
     set_seed(s['seed'], reproducible=True)
     dls = malaria_dls(s['data'] or sample_path(), s['size'], s['bs'], s['split'], s['valid_pct'], s['seed'], s['valid_slides'],
-                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device)
+                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
     return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
 
 def run_metrics(learn, best_epoch, start:float, **settings) -> dict:
@@ -315,7 +316,8 @@ def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
     "The settings of the run in `out`: given ones for a new run, the recorded ones (checked against those given) to resume"
     unknown = set(settings) - set(RUN_SETTINGS)
     if unknown: raise TypeError(f'unknown settings {sorted(unknown)}: choose from {sorted(RUN_SETTINGS)}')
-    if settings.get('data') is not None: settings['data'] = str(Path(settings['data']).resolve())
+    for k in ('data', 'corrections'):   # absolute paths, as text: run.json is JSON and a resume may start elsewhere
+        if settings.get(k) is not None: settings[k] = str(Path(settings[k]).resolve())
     if not resume:
         if checkpoints(out/'checkpoints') and not overwrite:
             raise FileExistsError(f'{out} already holds a run: continue it with --resume {out}, or pass --overwrite, or choose another --out')
