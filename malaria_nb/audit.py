@@ -124,7 +124,7 @@ def _png(fn, size:int) -> bytes:
     load_cell(fn).resize((size, size)).save(buf, format='png')
     return buf.getvalue()
 
-# %% ../nbs/12_label_audit.ipynb #72341cfe
+# %% ../nbs/12_label_audit.ipynb #666a3fc6
 class LabelReviewer:
     "Page through `suspects` and mark each keep, relabel or exclude; every decision rewrites the corrections CSV `out` atomically"
     def __init__(self, suspects:pd.DataFrame, # from `find_suspects`: file, slide, given, p_parasitized, fold
@@ -146,8 +146,9 @@ class LabelReviewer:
 
     def __repr__(self): return f'LabelReviewer({len(self.suspects)} suspects, {len(self.rows)} decisions in {self.out.name})'
     def _repr_mimebundle_(self, **kwargs):
-        "The widget in a notebook; a one-line summary as text"
-        return {**self.widget._repr_mimebundle_(**kwargs), 'text/plain': repr(self)}
+        "The widget in a notebook (the bundle ipywidgets 7 and 8 display); a one-line summary as text"
+        view = {'version_major': 2, 'version_minor': 0, 'model_id': self.widget.model_id}
+        return {'application/vnd.jupyter.widget-view+json': view, 'text/plain': repr(self)}
 
 # %% ../nbs/12_label_audit.ipynb #7ec4b854
 @patch
