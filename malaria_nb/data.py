@@ -421,7 +421,7 @@ def malaria_dls(path, # a folder with one sub-folder of images per class
                                              corrections=corrections)
     raise DataError(f"pipeline must be 'cached' or 'plain', not {pipeline!r}.")
 
-# %% ../nbs/02_data.ipynb #2814715d
+# %% ../nbs/02_data.ipynb #f5b296b0
 DECISIONS = ('keep', 'relabel', 'exclude')
 CORRECTION_COLUMNS = ['file', 'sha256', 'given', 'decision', 'reason']
 
@@ -439,7 +439,7 @@ def read_corrections(corrections, # a corrections CSV, or its DataFrame
     if len(dup := df[df.file.duplicated()]): raise DataError(f'{name} names {dup.file.iloc[0]} twice: keep one decision per file.')
     return df[CORRECTION_COLUMNS].reset_index(drop=True)
 
-# %% ../nbs/02_data.ipynb #04186eda
+# %% ../nbs/02_data.ipynb #4cf9a347
 def file_sha256(fn) -> str:
     "SHA-256 of the bytes of the file `fn`, as hex"
     return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
@@ -464,7 +464,7 @@ def apply_corrections(files,       # image files, each in its class folder
         if r.decision == 'relabel': new[same[0]] = 1 - new[same[0]]   # two classes: the other one
     return keep, new
 
-# %% ../nbs/02_data.ipynb #22a66bb4
+# %% ../nbs/02_data.ipynb #3ea2d592
 def _corrected_cache(cache, corrections, *splits) -> tuple:
     "A copy of `cache` with the labels after `corrections`, and `splits` without the cells they exclude"
     keep, labels = apply_corrections(cache.files, cache.labels, corrections)
