@@ -10,14 +10,14 @@ __all__ = ['IMAGE_SUFFIXES', 'ONNX_FORMAT', 'ONNX_FORMAT_VERSION', 'INT8_OPS', '
            'export_onnx', 'predict_onnx', 'quantize_int8', 'slide_bootstrap', 'Int8Refused', 'export_int8',
            'int8_from_folder', 'export_onnx_command', 'predict_onnx_command']
 
-# %% ../nbs/10a_export_onnx.ipynb #02dda728
+# %% ../nbs/10a_export_onnx.ipynb #9f9d9549
 import argparse, contextlib, csv, json, logging, mimetypes, os, random, shutil, tempfile, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
 import onnxruntime as ort
 
-# %% ../nbs/10a_export_onnx.ipynb #ded8651e
+# %% ../nbs/10a_export_onnx.ipynb #ea27c2d4
 def read_cell(fn) -> Image.Image:
     "Open `fn` as 8-bit RGB whatever its mode, as `malaria_nb.data.load_cell` does, without torch"
     try:
@@ -33,7 +33,7 @@ def read_cell(fn) -> Image.Image:
         im = Image.alpha_composite(Image.new('RGBA', im.size, (0, 0, 0, 255)), im)
     return im.convert('RGB')
 
-# %% ../nbs/10a_export_onnx.ipynb #9a46c054
+# %% ../nbs/10a_export_onnx.ipynb #6272d0f7
 IMAGE_SUFFIXES = frozenset(k for k, v in mimetypes.types_map.items() if v.startswith('image/'))
 
 def _walk_images(root:Path) -> list:
@@ -59,14 +59,14 @@ def list_images(target) -> list:
         if p.suffix.lower() not in IMAGE_SUFFIXES: raise ValueError(f'{p}: not an image file (suffix {p.suffix or "none"!r}): give PNG, JPEG... cell images.')
     return files
 
-# %% ../nbs/10a_export_onnx.ipynb #6299fa3d
+# %% ../nbs/10a_export_onnx.ipynb #de78c8be
 def cell_batch(files, image_size) -> np.ndarray:
     "uint8 (N, H, W, 3) of the image `files`, each squished to `image_size` (h, w) with Pillow's bilinear filter"
     h, w = image_size
     if not len(files): return np.zeros((0, h, w, 3), np.uint8)
     return np.stack([np.asarray(read_cell(f).resize((w, h), Image.BILINEAR)) for f in files])
 
-# %% ../nbs/10a_export_onnx.ipynb #d804386c
+# %% ../nbs/10a_export_onnx.ipynb #0bd81aa4
 def cell_pipeline(model, meta:dict):
     "`model` with its preprocessing in front and a softmax behind: uint8 (N, H, W, 3) RGB in, class probabilities out"
     import torch
@@ -79,7 +79,7 @@ def cell_pipeline(model, meta:dict):
         def forward(self, x): return self.model(x.permute(0, 3, 1, 2).float() * self.scale - self.shift).softmax(1)
     return CellPipeline(model, meta['mean'], meta['std']).eval()
 
-# %% ../nbs/10a_export_onnx.ipynb #426de98e
+# %% ../nbs/10a_export_onnx.ipynb #d91d3556
 ONNX_FORMAT, ONNX_FORMAT_VERSION = 'malaria_nb onnx', 1
 
 @contextlib.contextmanager
@@ -100,7 +100,7 @@ def default_onnx_path(model_dir) -> Path:
     d = Path(model_dir).resolve()
     return d.parent/f'{d.name}.onnx'
 
-# %% ../nbs/10a_export_onnx.ipynb #56fa94e1
+# %% ../nbs/10a_export_onnx.ipynb #6b03bfb2
 def set_onnx_metadata(path, props:dict):
     "Add `props` (values turned into strings, JSON for non-strings) to the `metadata_props` of the ONNX file `path`, in place"
     import onnx
@@ -110,7 +110,7 @@ def set_onnx_metadata(path, props:dict):
     onnx.helper.set_model_props(m, old)
     onnx.save(m, str(path))
 
-# %% ../nbs/10a_export_onnx.ipynb #3140a0df
+# %% ../nbs/10a_export_onnx.ipynb #6b232cfe
 def onnx_props(meta:dict, precision:str) -> dict:
     "The `metadata_props` of an ONNX export of the model described by `meta` (a `model.json`)"
     return dict(format=ONNX_FORMAT, format_version=str(ONNX_FORMAT_VERSION), precision=precision, arch=meta['arch'],
@@ -119,13 +119,14 @@ def onnx_props(meta:dict, precision:str) -> dict:
                 input='images: uint8 RGB (batch, height, width, 3), squished to image_size with Pillow bilinear before the graph',
                 output='probabilities: float32 (batch, classes), softmax', weights_sha256=meta['weights']['sha256'])
 
-# %% ../nbs/10a_export_onnx.ipynb #6fd7b41f
+# %% ../nbs/10a_export_onnx.ipynb #caa96c17
 _JSON_PROPS = ('classes', 'image_size', 'mean', 'std')
 
 def onnx_session(path, threads:int|None=None) -> tuple:
     "An onnxruntime CPU session of the malaria_nb ONNX file `path`, and its metadata; `threads` per operator (default: onnxruntime's)"
     p = Path(path)
     if not p.is_file(): raise ValueError(f'{p}: no such ONNX file: give the file `malaria-nb export-onnx` wrote.')
+    if threads is not None and threads < 1: raise ValueError(f'threads must be at least 1, not {threads}.')
     so = ort.SessionOptions()
     so.log_severity_level = 3   # errors only: no optimiser notes on stderr
     if threads: so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
@@ -136,14 +137,14 @@ def onnx_session(path, threads:int|None=None) -> tuple:
         raise ValueError(f'{p}: not a malaria_nb ONNX export (its metadata lacks classes, image_size, mean or std): export it with `malaria-nb export-onnx`.')
     return sess, {k: json.loads(v) if k in _JSON_PROPS or k.startswith('int8_') else v for k, v in props.items()}
 
-# %% ../nbs/10a_export_onnx.ipynb #97b470c2
+# %% ../nbs/10a_export_onnx.ipynb #a441fb1b
 def onnx_probs(sess, x:np.ndarray, bs:int=64) -> np.ndarray:
     "Class probabilities of the uint8 cells `x` (N, H, W, 3) from the onnxruntime session `sess`, `bs` at a time"
     name = sess.get_inputs()[0].name
     out = [sess.run(None, {name: np.ascontiguousarray(x[i:i+bs])})[0] for i in range(0, len(x), bs)]
     return np.concatenate(out) if out else np.zeros((0, sess.get_outputs()[0].shape[1]), np.float32)
 
-# %% ../nbs/10a_export_onnx.ipynb #9c15236d
+# %% ../nbs/10a_export_onnx.ipynb #807ac549
 def export_onnx(model_dir, out=None, opset:int=17) -> Path:
     "Export the model in `model_dir` with its preprocessing to the ONNX file `out` (default: `default_onnx_path`), checked by onnxruntime"
     import torch
@@ -163,7 +164,7 @@ def export_onnx(model_dir, out=None, opset:int=17) -> Path:
             raise ValueError(f'{out}: not written: onnxruntime differs from PyTorch by {err:.1e} on a test batch (more than 1e-4).')
     return out
 
-# %% ../nbs/10a_export_onnx.ipynb #dc97f057
+# %% ../nbs/10a_export_onnx.ipynb #53d6746b
 def predict_onnx(onnx_file, items, bs:int=64, threads:int|None=None) -> dict:
     "Predict the cells in `items` (image, folder or list) with the ONNX export `onnx_file`: columns file, label, probability, p_parasitized"
     if bs < 1: raise ValueError(f'bs must be at least 1, not {bs}.')
@@ -174,7 +175,7 @@ def predict_onnx(onnx_file, items, bs:int=64, threads:int|None=None) -> dict:
     return dict(file=[str(f) for f in files], label=[classes[i] for i in idx], probability=probs.max(1).tolist(),
                 p_parasitized=probs[:, classes.index('Parasitized')].tolist())
 
-# %% ../nbs/10a_export_onnx.ipynb #8c80b097
+# %% ../nbs/10a_export_onnx.ipynb #4a8a0185
 INT8_OPS = ('Conv', 'MatMul', 'Gemm', 'Add', 'Relu', 'MaxPool', 'GlobalAveragePool', 'Concat')
 
 def quantize_int8(fp32, out, calib:np.ndarray, bs:int=32) -> Path:
@@ -194,7 +195,7 @@ def quantize_int8(fp32, out, calib:np.ndarray, bs:int=32) -> Path:
         finally: root.setLevel(level)
     return Path(out)
 
-# %% ../nbs/10a_export_onnx.ipynb #ff79ea5e
+# %% ../nbs/10a_export_onnx.ipynb #6814290e
 def slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000, seed:int=0, ci:float=0.95) -> dict:
     "Accuracy and sensitivity (class `pos`) of predictions `a` and `b` of the same cells, and of `b` - `a`, in points, with slide-bootstrap intervals"
     names, s = np.unique(np.asarray(slides), return_inverse=True)
@@ -209,11 +210,13 @@ def slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000, seed:i
     res = {}
     for name, (ia, ib, d) in dict(accuracy=(1, 2, 0), sensitivity=(4, 5, 3)).items():
         change = metric(boot, ib, d) - metric(boot, ia, d)
-        res[name] = dict(a=metric(full, ia, d), b=metric(full, ib, d), change=metric(full, ib, d) - metric(full, ia, d),
-                         low=np.nanpercentile(change, lo), high=np.nanpercentile(change, hi))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)   # no parasitized cell at all: NaN, as the change itself
+            low, high = np.nanpercentile(change, [lo, hi])
+        res[name] = dict(a=metric(full, ia, d), b=metric(full, ib, d), change=metric(full, ib, d) - metric(full, ia, d), low=low, high=high)
     return dict(res, cells=len(t), slides=len(names), resamples=n)
 
-# %% ../nbs/10a_export_onnx.ipynb #88b75b59
+# %% ../nbs/10a_export_onnx.ipynb #d81fa8e0
 class Int8Refused(ValueError):
     "The int8 model lost more sensitivity than allowed; nothing was written"
 
@@ -224,7 +227,7 @@ def export_int8(fp32, out, calib:np.ndarray, x:np.ndarray, y, slides, max_sens_d
     with _atomic_path(out) as tmp:
         s8, _ = onnx_session(quantize_int8(fp32, tmp, calib))
         r = slide_bootstrap(slides, y, onnx_probs(s32, x).argmax(1), onnx_probs(s8, x).argmax(1), pos=meta['classes'].index('Parasitized'), n=n_boot)
-        sens = r['sensitivity']
+        if not np.isfinite((sens := r['sensitivity'])['change']): raise ValueError('the validation cells hold no parasitized cell: int8 sensitivity cannot be checked.')
         if -sens['change'] > max_sens_drop:
             raise Int8Refused(f'{out}: not written: int8 loses {-sens["change"]:.2f} points of sensitivity ({sens["a"]:.2f}% -> {sens["b"]:.2f}%, '
                               f'95% slide-bootstrap interval of the change {sens["low"]:.2f} to {sens["high"]:.2f}) on {r["cells"]} validation cells '
@@ -232,20 +235,21 @@ def export_int8(fp32, out, calib:np.ndarray, x:np.ndarray, y, slides, max_sens_d
         set_onnx_metadata(tmp, dict(precision='int8', int8_calibration=dict(cells=len(calib), source='training slides'), int8_check=r))
     return r
 
-# %% ../nbs/10a_export_onnx.ipynb #728c64b1
+# %% ../nbs/10a_export_onnx.ipynb #a07bebd3
 def int8_from_folder(fp32, out, data, valid_pct:float=0.2, seed:int=42, calib_cells:int=256, max_sens_drop:float=0.5) -> dict:
     "`export_int8` with `calib_cells` calibration cells from the training slides of the folder `data` and the check on its validation slides"
     from malaria_nb.data import cell_files, check_image_folder, patient_split, slide_of
     _, meta = onnx_session(fp32)
     check_image_folder(data, meta['classes'])
-    files = cell_files(data)
+    files, classes = cell_files(data), meta['classes']
+    if bad := [f for f in files if f.parent.name not in classes]: raise ValueError(f'{bad[0]}: not in a {" or ".join(classes)} folder; move or remove it ({len(bad)} such file(s)).')
     tr, va = patient_split(files, valid_pct, 0., seed)[:2]
     cal = [files[i] for i in sorted(random.Random(seed).sample(tr, min(calib_cells, len(tr))))]
-    x, y = cell_batch([files[i] for i in va], meta['image_size']), [meta['classes'].index(files[i].parent.name) for i in va]
+    x, y = cell_batch([files[i] for i in va], meta['image_size']), [classes.index(files[i].parent.name) for i in va]
     r = export_int8(fp32, out, cell_batch(cal, meta['image_size']), x, y, [slide_of(files[i]) for i in va], max_sens_drop)
     return dict(r, calibration_cells=len(cal), calibration_slides=len({slide_of(f) for f in cal}))
 
-# %% ../nbs/10a_export_onnx.ipynb #ee14560b
+# %% ../nbs/10a_export_onnx.ipynb #a6a0749e
 def _int8_path(out:Path) -> Path: return out.with_name(f'{out.name[:-5] if out.name.endswith(".onnx") else out.name}.int8.onnx')
 
 def _int8_line(f:Path, r:dict) -> str:
@@ -273,13 +277,14 @@ def export_onnx_command(p):
         out = export_onnx(args.model, args.out)
         print(f'wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, fp32, checked against PyTorch)')
         if args.int8:
-            run = load_model(args.model)[1].get('metrics') or {}   # the split of training: its valid_pct and seed
-            r = int8_from_folder(out, _int8_path(out), args.calibration, run.get('valid_pct', 0.2), run.get('seed', 42), args.calib_cells, args.max_sens_drop)
+            trained = load_model(args.model)[1].get('metrics') or {}   # the split of training: its valid_pct and seed
+            r = int8_from_folder(out, _int8_path(out), args.calibration, trained.get('valid_pct', 0.2), trained.get('seed', 42),
+                                 args.calib_cells, args.max_sens_drop)
             print(_int8_line(_int8_path(out), r))
         return 0
     return run
 
-# %% ../nbs/10a_export_onnx.ipynb #f3acaecd
+# %% ../nbs/10a_export_onnx.ipynb #4364c798
 def predict_onnx_command(p):
     "Add the arguments of `malaria-nb predict-onnx` to the sub-parser `p`; return its runner"
     p.add_argument('target', metavar='IMAGE_OR_FOLDER', help='a cell image, or a folder searched recursively for images')
