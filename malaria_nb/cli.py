@@ -28,6 +28,8 @@ COMMANDS = {
     'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
     'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
     'cv':       ('malaria_nb.patients', 'cv_command',       'cross-validate by patient: one resumable run per fold of slides, mean and sd'),
+    'export-onnx': ('malaria_nb.phone', 'export_onnx_command', 'export a trained model to ONNX (preprocessing inside, checked), optionally int8'),
+    'predict-onnx': ('malaria_nb.phone', 'predict_onnx_command', 'label cell images with an ONNX model: onnxruntime, NumPy and Pillow only'),
 }
 
 # %% ../nbs/09_cli.ipynb #7b6d8388
@@ -137,7 +139,8 @@ def train_command(p):
 
 # %% ../nbs/09_cli.ipynb #23d5ac25
 def _top_parser():
-    table = '\n'.join(f'  {k:<11}{v[2]}' for k,v in COMMANDS.items())
+    w = max(map(len, COMMANDS)) + 2   # the longest command name, then two spaces
+    table = '\n'.join(f'  {k:<{w}}{v[2]}' for k,v in COMMANDS.items())
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
                epilog=f'commands:\n{table}\n\nRun `malaria-nb COMMAND --help` for the options of a command.',
                formatter_class=argparse.RawDescriptionHelpFormatter)
