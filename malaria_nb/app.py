@@ -9,7 +9,7 @@ __all__ = ['as_upload', 'upload_files', 'open_cell', 'cam_layer', 'read_cell', '
            'sample_validation_cells', 'cell_probs', 'calibrate', 'decision_threshold', 'parasitemia', 'fmt_p',
            'batch_summary', 'render_cells', 'CellReader']
 
-# %% ../nbs/10_deploy.ipynb #de003f87
+# %% ../nbs/10_deploy.ipynb #330961ca
 import base64, datetime as dt, hashlib, html, io, math, mimetypes
 from pathlib import Path
 import numpy as np
@@ -21,12 +21,12 @@ from PIL import Image
 import ipywidgets as W
 from fastcore.basics import patch
 
-# %% ../nbs/10_deploy.ipynb #40d0e00a
+# %% ../nbs/10_deploy.ipynb #63ba480d
 from .data import DataError, cell_files, load_cell, patient_split, sample_path
 from .export import META, ModelFileError, load_model, cell_tensor, image_items
 from .interpret import grad_cam, threshold_for_sensitivity, threshold_table
 
-# %% ../nbs/10_deploy.ipynb #59657a86
+# %% ../nbs/10_deploy.ipynb #c060d29a
 def as_upload(files) -> tuple:
     "The `FileUpload` value (ipywidgets 8) that a browser sends for the files `files`"
     out = []
@@ -41,7 +41,7 @@ def upload_files(value) -> list:
     if isinstance(value, dict): return [(n, bytes(v['content'])) for n, v in value.items()]
     return [(v['name'], bytes(v['content'])) for v in value]
 
-# %% ../nbs/10_deploy.ipynb #36ef4493
+# %% ../nbs/10_deploy.ipynb #6bf677fe
 def _file(src): return io.BytesIO(src) if isinstance(src, bytes) else src
 
 def open_cell(src, # an image file, or the bytes of an uploaded one
@@ -52,7 +52,7 @@ def open_cell(src, # an image file, or the bytes of an uploaded one
     try: return load_cell(_file(src))
     except DataError: raise DataError(f'{name}: not a readable image; give PNG, JPEG... cell images.') from None
 
-# %% ../nbs/10_deploy.ipynb #92a21e76
+# %% ../nbs/10_deploy.ipynb #9259000c
 def cam_layer(model, # a fastai vision model: body `model[0]`, then head
               image_size, # (height, width) of its inputs
               min_size:int=4 # the smallest feature map to accept, in cells
@@ -68,7 +68,7 @@ def cam_layer(model, # a fastai vision model: body `model[0]`, then head
         for h in hooks: h.remove()
     return blocks[max([k for k, s in sizes.items() if s >= min_size], default=len(blocks) - 1)]
 
-# %% ../nbs/10_deploy.ipynb #ef703053
+# %% ../nbs/10_deploy.ipynb #b6eeaf5f
 def read_cell(model, meta:dict, # the model and its `model.json`, from `load_model`
               src, # an image file, or the bytes of an uploaded one
               name:str|None=None, # the name to give in messages (default: the file's)
@@ -84,7 +84,7 @@ def read_cell(model, meta:dict, # the model and its `model.json`, from `load_mod
     return dict(name=name or Path(src).name, label=meta['classes'][int(probs.argmax())], p_parasitized=float(probs[par]),
                 image=np.asarray(im.resize((thumb, thumb), Image.BILINEAR)), cam=cam)
 
-# %% ../nbs/10_deploy.ipynb #d05f5dd7
+# %% ../nbs/10_deploy.ipynb #ec962e8a
 def cam_overlay(img, # the cell, (H,W,3) uint8
                 cam, # the heatmap, (H,W) in [0,1]
                 alpha:float=0.6, # opacity of the hottest spots
@@ -100,7 +100,7 @@ def png_uri(arr) -> str:
     Image.fromarray(arr).save(buf, format='PNG', optimize=True)
     return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
 
-# %% ../nbs/10_deploy.ipynb #a84ed9b5
+# %% ../nbs/10_deploy.ipynb #fe4eb6ef
 def sample_validation_cells(meta:dict|None=None) -> list:
     "The embedded sample's validation cells, for the patient split recorded in `meta['metrics']` (default 20%, seed 42)"
     m = (meta or {}).get('metrics') or {}
@@ -115,7 +115,7 @@ def cell_probs(model, meta:dict, srcs, bs:int=64) -> torch.Tensor:
             out.append(model(torch.stack([cell_tensor(_file(s), meta) for s in srcs[i:i+bs]]).to(dev)).float().softmax(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, len(meta['classes']))
 
-# %% ../nbs/10_deploy.ipynb #c2a6b115
+# %% ../nbs/10_deploy.ipynb #c60888a2
 def calibrate(model, meta:dict, # the model and its `model.json`
               items # labelled cell images: files in a `Parasitized` or `Uninfected` folder
              ) -> tuple:
@@ -127,7 +127,7 @@ def calibrate(model, meta:dict, # the model and its `model.json`
     p = cell_probs(model, meta, items)[:, classes.index('Parasitized')].numpy()
     return p, np.array([classes.index(o.parent.name) for o in items])
 
-# %% ../nbs/10_deploy.ipynb #25f94bdc
+# %% ../nbs/10_deploy.ipynb #45e20692
 def decision_threshold(mode:str, # 'probability' or 'sensitivity'
                        value:float, # the threshold itself, or the target sensitivity
                        calib:tuple|None=None # (P(Parasitized), class index) of labelled cells, for 'sensitivity'
@@ -138,7 +138,7 @@ def decision_threshold(mode:str, # 'probability' or 'sensitivity'
     if calib is None: raise ValueError('a target sensitivity needs labelled validation cells (calib) to become a threshold.')
     return threshold_for_sensitivity(*calib, target=value)
 
-# %% ../nbs/10_deploy.ipynb #3d85c2bb
+# %% ../nbs/10_deploy.ipynb #42a4456d
 def parasitemia(flagged:int, # cells flagged
                 n:int, # cells read
                 sens:float|None=None, spec:float|None=None # sensitivity and specificity of the threshold, if known
@@ -149,14 +149,14 @@ def parasitemia(flagged:int, # cells flagged
     if sens is None or spec is None or sens + spec <= 1: return raw, None
     return raw, float(np.clip((raw + spec - 1) / (sens + spec - 1), 0, 1))
 
-# %% ../nbs/10_deploy.ipynb #48a44b14
+# %% ../nbs/10_deploy.ipynb #e0e6c202
 def fmt_p(p:float) -> str:
     "A probability with 2 decimals, or with the digits it needs where 2 would round it to 0 or 1"
     if 0.005 <= p < 0.995 or p in (0, 1): return f'{p:.2f}'
     if p < 0.005: return f'{p:.1e}'
     return f'{p:.{min(8, math.ceil(-math.log10(1 - p)) + 1)}f}'
 
-# %% ../nbs/10_deploy.ipynb #3d217b44
+# %% ../nbs/10_deploy.ipynb #ddbe81df
 def batch_summary(results:pd.DataFrame, # one row per cell: `p_parasitized`, and `error` for the unreadable
                   threshold:float, # flag cells with P(Parasitized) >= threshold
                   sens:float|None=None, spec:float|None=None # of the threshold on validation cells, if known
@@ -172,7 +172,7 @@ def batch_summary(results:pd.DataFrame, # one row per cell: `p_parasitized`, and
     s += f'; {flagged} flagged at P(Parasitized) ≥ {fmt_p(threshold)}: parasitemia estimate {raw:.0%}'
     return s + (f' ({adj:.0%} corrected for the validation sensitivity and specificity).' if adj is not None else '.')
 
-# %% ../nbs/10_deploy.ipynb #31d15281
+# %% ../nbs/10_deploy.ipynb #41ca003b
 def _short(name:str, n:int=26) -> str: return name if len(name) <= n else name[:n // 2 - 1] + '…' + name[-(n // 2):]
 
 def _card(r:dict, threshold:float, thumb:int) -> str:
@@ -189,7 +189,7 @@ def _card(r:dict, threshold:float, thumb:int) -> str:
             f'model: {html.escape(r["label"])}, P(Parasitized) {fmt_p(r["p_parasitized"])}{actual}<br>'
             f'<b style="color:{col}">{"FLAGGED: review" if flag else "not flagged"}</b></div>')
 
-# %% ../nbs/10_deploy.ipynb #98031327
+# %% ../nbs/10_deploy.ipynb #d5da5f26
 def render_cells(rows, # one dict per cell: `name`, then `error`, or `label`, `p_parasitized`, `cell_uri`, `cam_uri` (and `actual`)
                  threshold:float, # flag cells with P(Parasitized) >= threshold
                  max_cards:int=24, # cards to show at most; the summary counts them all
@@ -199,12 +199,12 @@ def render_cells(rows, # one dict per cell: `name`, then `error`, or `label`, `p
     more = f'<p>… and {len(rows) - max_cards} more cells, counted in the summary.</p>' if len(rows) > max_cards else ''
     return f'<div>{"".join(_card(r, threshold, thumb) for r in rows[:max_cards])}{more}</div>'
 
-# %% ../nbs/10_deploy.ipynb #fcf1ebba
+# %% ../nbs/10_deploy.ipynb #69e1ae31
 class CellReader:
     "Read cell images with an exported model: upload or pick cells; see label, P(Parasitized), Grad-CAM and the decision at your threshold"
     def __init__(self, model_dir=None, # folder with `model.json` and `model.safetensors` (from `save_model` or `malaria-nb train`)
                  calib='sample', # labelled cells for the target-sensitivity mode: 'sample', a folder, files, (p_par, targs) or None
-                 examples=None, # cell images offered as examples (default: the calibration cells when they are files)
+                 examples=None, # cell images offered as examples (default: the embedded sample's validation cells)
                  max_cards:int=24, thumb:int=96, device=None):
         self.calib_arg, self.examples_arg, self.max_cards, self.thumb = calib, examples, max_cards, thumb
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -217,7 +217,7 @@ class CellReader:
         from IPython.display import display
         display(self.ui)
 
-# %% ../nbs/10_deploy.ipynb #9b603ce3
+# %% ../nbs/10_deploy.ipynb #209a353d
 @patch
 def _build(self:CellReader):
     "Create the widgets and wire them"
@@ -238,7 +238,7 @@ def _build(self:CellReader):
     self.ui = W.VBox([W.HBox([self.path, self.load_button]), self.status, W.HBox([self.upload, self.clear_button]), self.examples,
                       self.mode, self.slider, self.rule, self.summary_html, self.view])
 
-# %% ../nbs/10_deploy.ipynb #0609e0b8
+# %% ../nbs/10_deploy.ipynb #c4510211
 def _msg(e:Exception, where=None) -> str:
     "The message of `e`: ours name the file and say what to do; anything else gets its type, after `where`"
     return str(e) if isinstance(e, (ValueError, OSError)) else f'{where + ": " if where else ""}{type(e).__name__}: {e}'
@@ -262,15 +262,15 @@ def load(self:CellReader, model_dir):
         self.status.value = f'<span style="color:#c62828">⚠ Could not load the model: {html.escape(_msg(e, str(model_dir)))}</span>'
         return self.refresh()
     self._calibrate()
-    if self.examples_arg is not None or self.calib_files: 
-        files = [Path(o) for o in (self.examples_arg if self.examples_arg is not None else self.calib_files)]
-        self.examples.options = [(f'{f.parent.name} · {f.name}', f) for f in files]
+    files = self.examples_arg if self.examples_arg is not None else sample_validation_cells(self.meta)
+    opts = tuple((f'{Path(f).parent.name} · {Path(f).name}', Path(f)) for f in files)
+    if tuple(self.examples.options) != opts: self.examples.options = opts   # new options clear the selection
     h, w = self.meta['image_size']
     self.status.value = html.escape(f'Model: {self.meta["arch"]}, {h}×{w} px, exported {self.meta.get("created", "?")}; '
                                     f'thresholds from {self.calib_source}.')
     return self.refresh()
 
-# %% ../nbs/10_deploy.ipynb #b5f85a14
+# %% ../nbs/10_deploy.ipynb #0d56bc6a
 @patch
 def _calibrate(self:CellReader):
     "Compute or take the calibration probabilities, as `calib_arg` says"
@@ -285,7 +285,7 @@ def _calibrate(self:CellReader):
                              else f'{len(self.calib_files)} cells in {c}')
     except Exception as e: self.calib, self.calib_files, self.calib_source = None, None, f'no calibration cells ({_msg(e)})'
 
-# %% ../nbs/10_deploy.ipynb #5843304d
+# %% ../nbs/10_deploy.ipynb #6339aab6
 @patch
 def _batch(self:CellReader) -> list:
     "(key, name, source, actual class) of each cell of the batch: uploads, then examples"
@@ -303,7 +303,7 @@ def _read(self:CellReader, key, name:str, src, actual) -> dict:
         self._seen[key] = r
     return dict(self._seen[key], source=key[0], actual=actual)
 
-# %% ../nbs/10_deploy.ipynb #c8fa5b1c
+# %% ../nbs/10_deploy.ipynb #6d7133ed
 @patch
 def refresh(self:CellReader):
     "Read the cells of the batch that are new, then redraw"
@@ -322,7 +322,7 @@ def clear(self:CellReader):
     self._quiet = False
     return self.refresh()
 
-# %% ../nbs/10_deploy.ipynb #f1f2481c
+# %% ../nbs/10_deploy.ipynb #14682478
 @patch(as_prop=True)
 def threshold(self:CellReader) -> float:
     "The threshold on P(Parasitized) in force"
@@ -349,7 +349,7 @@ def _mode_changed(self:CellReader):
     self._quiet = False
     self.show()
 
-# %% ../nbs/10_deploy.ipynb #734d16cd
+# %% ../nbs/10_deploy.ipynb #85aab5c8
 @patch(as_prop=True)
 def results(self:CellReader) -> pd.DataFrame:
     "The batch: one row per cell with its source, actual class (examples), label, P(Parasitized), decision and error"
@@ -365,7 +365,7 @@ def summary(self:CellReader) -> str:
         return 'No model loaded: give its folder above.' + (f' {self._waiting} cell(s) wait to be read.' if self._waiting else '')
     return batch_summary(self.results, self.threshold, *self._rates())
 
-# %% ../nbs/10_deploy.ipynb #09826da7
+# %% ../nbs/10_deploy.ipynb #d8632d92
 @patch
 def show(self:CellReader):
     "Redraw the rule, the summary and the cards"
