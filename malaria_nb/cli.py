@@ -28,6 +28,8 @@ COMMANDS = {
     'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
     'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
     'cv':       ('malaria_nb.patients', 'cv_command',       'cross-validate by patient: one resumable run per fold of slides, mean and sd'),
+    'export-onnx': ('malaria_nb.phone', 'export_onnx_command', 'export a trained model to ONNX (preprocessing inside, checked), optionally int8'),
+    'predict-onnx': ('malaria_nb.phone', 'predict_onnx_command', 'label cell images with an ONNX model: onnxruntime, NumPy and Pillow only'),
 }
 
 # %% ../nbs/09_cli.ipynb #7b6d8388
@@ -105,6 +107,8 @@ def train_command(p):
                    "(default); 'plain' is fastai's item pipeline, as in the tutorial")
     p.add_argument('--workers', type=_workers, default=None, help='processes that decode images: into the cache once, or every epoch '
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
+    p.add_argument('--target-sensitivity', type=float, default=0.97, help='report the threshold on P(Parasitized) that reaches this '
+                   'sensitivity on the validation slides, and the specificity it costs (default: 0.97)')
     p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
@@ -115,14 +119,18 @@ def train_command(p):
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
         out = args.resume or args.out or Path('runs/train')
         if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file: give a folder for the run (it is created if missing)')
+        if not 0 < args.target_sensitivity <= 1: raise ValueError(f'--target-sensitivity {args.target_sensitivity}: give a share in (0, 1], e.g. 0.97')
         settings = {k: getattr(args, k, None) for k in D}   # valid_pct and valid_slides have no option
-        pipeline = args.pipeline or (json.loads((out/'run.json').read_text()).get('pipeline', D['pipeline']) if args.resume else D['pipeline'])
-        runtime = train_runtime(args.data, pipeline, args.workers)
-        learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, **runtime, **settings)
+        saved = json.loads((out/'run.json').read_text()) if args.resume else {}
+        runtime = train_runtime(args.data or saved.get('data'), args.pipeline or saved.get('pipeline', D['pipeline']), args.workers)
+        learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, target_sensitivity=args.target_sensitivity,
+                                     **runtime, **settings)
         print(f"{res['arch']} ({'ImageNet weights' if res['pretrained'] else 'from scratch'}), {res['epochs']} epochs, "
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
         print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
+        print(f"threshold {res['threshold']:.4f} on P(Parasitized) reaches sensitivity {res['sensitivity_at_threshold']:.4f} "
+              f"(target {res['target_sensitivity']}) on these cells, at specificity {res['specificity_at_threshold']:.4f}")
         save_model(learn, out/'model', metrics=res)
         print(f'wrote {out/"metrics.json"} and the model (best epoch) to {out/"model"}: '
               f'try `malaria-nb predict FOLDER --model {out/"model"}`')
@@ -131,7 +139,8 @@ def train_command(p):
 
 # %% ../nbs/09_cli.ipynb #23d5ac25
 def _top_parser():
-    table = '\n'.join(f'  {k:<11}{v[2]}' for k,v in COMMANDS.items())
+    w = max(map(len, COMMANDS)) + 2   # the longest command name, then two spaces
+    table = '\n'.join(f'  {k:<{w}}{v[2]}' for k,v in COMMANDS.items())
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
                epilog=f'commands:\n{table}\n\nRun `malaria-nb COMMAND --help` for the options of a command.',
                formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,7 +24,8 @@ from fastai.vision.all import *
 # %% ../nbs/07_resume.ipynb #e342786d
 from .data import malaria_dls, sample_path
 from .download import sha256_file
-from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, evaluate
+from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
+from .interpret import threshold_for_sensitivity, threshold_table
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
 def rng_states(dls=None) -> dict:
@@ -306,10 +307,18 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
                       s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
     return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
 
-def run_metrics(learn, best_epoch, start:float, **settings) -> dict:
-    "What `metrics.json` holds: `learn`'s validation metrics, the run's `settings`, its best epoch, data sizes and seconds since `start`"
-    return dict(evaluate(learn), **settings, best_epoch=best_epoch, train_images=len(learn.dls.train_ds),
-                valid_images=len(learn.dls.valid_ds), seconds=round(time.time() - start, 1))
+def run_metrics(learn, best_epoch, start:float,
+                target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
+                **settings) -> dict:
+    "What `metrics.json` holds: validation metrics, the threshold for `target_sensitivity` and its specificity, the settings, best epoch, sizes, seconds"
+    probs, targs = learn.get_preds(dl=learn.dls.valid)
+    p_par, targs = probs[:, 0].numpy(), targs.numpy()
+    t = threshold_for_sensitivity(p_par, targs, target_sensitivity)
+    at = threshold_table(p_par, targs, [t]).iloc[0]
+    return dict(metrics_from_probs(probs, targs), target_sensitivity=target_sensitivity, threshold=t,
+                sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity), **settings,
+                best_epoch=best_epoch, train_images=len(learn.dls.train_ds), valid_images=len(learn.dls.valid_ds),
+                seconds=round(time.time() - start, 1))
 
 # %% ../nbs/07_resume.ipynb #f0137690
 def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
@@ -341,6 +350,7 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
                     num_workers:int=0, precision:str='fp32', cache_dir=None, device=None,
                     cbs=None, # more callbacks for the main training stage
                     keep:int=2, # resumable checkpoints to keep
+                    target_sensitivity:float=0.97, # report the threshold that reaches it on the validation cells
                     **settings) -> tuple:
     "The course's one training recipe: train a resumable run in `out` (or continue it); `settings` as in `RUN_SETTINGS`; `(learn, metrics)`"
     out, start = Path(out), time.time()
@@ -358,7 +368,7 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
             if s['freeze_epochs'] and s['pretrained']: learn.fit_one_cycle(s['freeze_epochs'], lr_max=s['lr'], cbs=StopOnNonFinite())
             learn.unfreeze()
             fit_resumable(learn, s['epochs'], out/'checkpoints', lr_max=lr_max, cbs=[best, *cbs], keep=keep)
-        res = run_metrics(learn, best.best_epoch, start, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
+        res = run_metrics(learn, best.best_epoch, start, target_sensitivity, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
                           sessions=len(learn.sessions))
         save_json(res, out/'metrics.json')
     return learn, res
