@@ -8,13 +8,14 @@ Docs: https://malaria-nb.github.io/malaria_nb/label_audit.html.md"""
 __all__ = ['read_cv', 'fold_learners', 'oof_predictions', 'find_suspects', 'suspect_counts', 'plot_suspects', 'save_corrections',
            'LabelReviewer']
 
-# %% ../nbs/12_label_audit.ipynb #9e7efc52
+# %% ../nbs/12_label_audit.ipynb #758cf24e
 import html, io, json, math
 from functools import partial
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+import ipywidgets as W
 from fastcore.basics import patch
 from cleanlab.filter import find_label_issues
 
@@ -124,14 +125,12 @@ def _png(fn, size:int) -> bytes:
     load_cell(fn).resize((size, size)).save(buf, format='png')
     return buf.getvalue()
 
-# %% ../nbs/12_label_audit.ipynb #666a3fc6
+# %% ../nbs/12_label_audit.ipynb #8e3c8764
 class LabelReviewer:
     "Page through `suspects` and mark each keep, relabel or exclude; every decision rewrites the corrections CSV `out` atomically"
     def __init__(self, suspects:pd.DataFrame, # from `find_suspects`: file, slide, given, p_parasitized, fold
                  out, # the corrections CSV: read back if it exists, rewritten at every decision
                  size:int=160): # the displayed size of a cell, in pixels
-        try: import ipywidgets as W
-        except ImportError: raise ImportError('the review widget needs ipywidgets: pip install ipywidgets') from None
         self.suspects, self.out, self.size = suspects.reset_index(drop=True), Path(out), size
         self.rows = {r['file']: r for r in read_corrections(self.out).to_dict('records')} if self.out.exists() else {}
         self.image, self.info, self.status = W.Image(format='png', width=size, height=size), W.HTML(), W.HTML()
