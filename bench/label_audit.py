@@ -135,4 +135,7 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == '__main__': sys.exit(main())
+if __name__ == '__main__':
+    try: sys.exit(main())
+    except (ValueError, OSError) as e:          # a bad folder or an unfinished cross-validation: one line, exit 2
+        print(f'label_audit.py: error: {e}', file=sys.stderr); sys.exit(2)
