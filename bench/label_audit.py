@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from malaria_nb.audit import fold_learners, oof_predictions, find_suspects, suspect_counts, plot_suspects, read_cv, save_corrections
-from malaria_nb.data import CLASSES, cell_files, file_sha256
+from malaria_nb.data import CLASSES, cell_files
+from malaria_nb.download import sha256_file
 from malaria_nb.interpret import valid_preds
 from malaria_nb.patients import cell_metrics, slide_bootstrap
 from malaria_nb.resume import checkpoints, train_resumable
@@ -54,7 +55,7 @@ def retrain(a, plan: dict, oof: pd.DataFrame, suspects: pd.DataFrame, out: Path)
     vs = plan['valid_slides'][a.fold]
     train_side = suspects[~suspects.slide.isin(vs)]
     drop = train_side if a.exclude is None else train_side.head(a.exclude)
-    csv = save_corrections(pd.DataFrame(dict(file=[Path(f).name for f in drop.file], sha256=[file_sha256(f) for f in drop.file],
+    csv = save_corrections(pd.DataFrame(dict(file=[Path(f).name for f in drop.file], sha256=[sha256_file(f) for f in drop.file],
                                              given=drop.given.tolist(), decision='exclude', reason='label audit suspect')),
                            out/f'exclude_fold{a.fold}.csv')
     print(f'\nretraining fold {a.fold} ({len(vs)} validation slides) without {len(drop)} of its {len(train_side)} training-side '

@@ -19,8 +19,9 @@ import ipywidgets as W
 from fastcore.basics import patch
 from cleanlab.filter import find_label_issues
 
-# %% ../nbs/12_label_audit.ipynb #49e6ce1d
-from .data import CLASSES, CORRECTION_COLUMNS, DECISIONS, file_sha256, load_cell, read_corrections, slide_of
+# %% ../nbs/12_label_audit.ipynb #cc0eb22a
+from .data import CLASSES, CORRECTION_COLUMNS, DECISIONS, load_cell, read_corrections, slide_of
+from .download import sha256_file
 from .train import atomic_path
 from .interpret import cell_batch, cell_image, grad_cam, load_run, show_cam, valid_preds
 
@@ -176,7 +177,7 @@ def show(self:LabelReviewer, i:int):
                        f'decision: <b>{row["decision"] if row else "none yet"}</b>')
     self.reason.value = row['reason'] if row else ''
 
-# %% ../nbs/12_label_audit.ipynb #ada52257
+# %% ../nbs/12_label_audit.ipynb #1ca914ba
 @patch
 def decide(self:LabelReviewer, decision:str, # 'keep', 'relabel' or 'exclude'
            reason:str|None=None): # why (default: the text in the widget's reason box)
@@ -184,7 +185,7 @@ def decide(self:LabelReviewer, decision:str, # 'keep', 'relabel' or 'exclude'
     if decision not in DECISIONS: raise ValueError(f'decision must be one of {", ".join(DECISIONS)}, not {decision!r}.')
     if self.i >= len(self.suspects): raise ValueError('every suspect has been seen: there is nothing to decide.')
     r = self.suspects.iloc[self.i]
-    row = dict(file=Path(r.file).name, sha256=file_sha256(r.file), given=r.given, decision=decision,
+    row = dict(file=Path(r.file).name, sha256=sha256_file(r.file), given=r.given, decision=decision,
                reason=self.reason.value if reason is None else reason)
     rows = {**self.rows, row['file']: row}
     save_corrections(pd.DataFrame(list(rows.values()), columns=CORRECTION_COLUMNS), self.out)   # if this fails, nothing changes

@@ -9,7 +9,7 @@ __all__ = ['CLASSES', 'MAX_CELL_PIXELS', 'DECISIONS', 'CORRECTION_COLUMNS', 'sam
            'cell_files', 'check_image_folder', 'load_cell', 'CellImage', 'slide_of', 'patient_of', 'patient_split',
            'patient_splitter', 'cell_splitter', 'split_report', 'cell_transforms', 'plain_dls', 'decode_cell',
            'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips', 'NormalizeCells', 'CellArray',
-           'CachedCells', 'CachedDL', 'CellDataLoaders', 'cached_dls', 'malaria_dls', 'read_corrections', 'file_sha256',
+           'CachedCells', 'CachedDL', 'CellDataLoaders', 'cached_dls', 'malaria_dls', 'read_corrections',
            'apply_corrections']
 
 # %% ../nbs/02_data.ipynb #82d81a23
@@ -421,6 +421,9 @@ def malaria_dls(path, # a folder with one sub-folder of images per class
                                              corrections=corrections)
     raise DataError(f"pipeline must be 'cached' or 'plain', not {pipeline!r}.")
 
+# %% ../nbs/02_data.ipynb #b3c9e856
+from .download import sha256_file
+
 # %% ../nbs/02_data.ipynb #f5b296b0
 DECISIONS = ('keep', 'relabel', 'exclude')
 CORRECTION_COLUMNS = ['file', 'sha256', 'given', 'decision', 'reason']
@@ -440,10 +443,6 @@ def read_corrections(corrections, # a corrections CSV, or its DataFrame
     return df[CORRECTION_COLUMNS].reset_index(drop=True)
 
 # %% ../nbs/02_data.ipynb #4cf9a347
-def file_sha256(fn) -> str:
-    "SHA-256 of the bytes of the file `fn`, as hex"
-    return hashlib.sha256(Path(fn).read_bytes()).hexdigest()
-
 def apply_corrections(files,       # image files, each in its class folder
                       labels,      # the class of each file as given (indices into `CLASSES`)
                       corrections, # a corrections CSV (notebook 12), or its DataFrame; None: no corrections
@@ -455,7 +454,7 @@ def apply_corrections(files,       # image files, each in its class folder
     at = {}
     for i, f in enumerate(files): at.setdefault(Path(f).name, []).append(i)
     for r in df.itertuples():
-        if not (same := [i for i in at.get(r.file, []) if file_sha256(files[i]) == r.sha256]):
+        if not (same := [i for i in at.get(r.file, []) if sha256_file(files[i]) == r.sha256]):
             why = 'is not among these images' if r.file not in at else 'has changed since it was reviewed (its SHA-256 differs)'
             raise DataError(f'{name}: {r.file} {why}: review it again, or give the corrections made for this image folder.')
         if not (same := [i for i in same if CLASSES[new[i]] == r.given]):
