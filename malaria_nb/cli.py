@@ -90,7 +90,7 @@ def train_command(p):
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
     def run(args):
         from malaria_nb.resume import train_resumable
-        from malaria_nb.export import save_model
+        from malaria_nb.export import save_cell_model
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
         out = args.resume or args.out or Path('runs/train')
@@ -100,7 +100,7 @@ def train_command(p):
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
         print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
-        save_model(learn, out/'model', metrics=res)
+        save_cell_model(learn, out/'model', metrics=res)
         print(f'wrote {out/"metrics.json"} and the model (best epoch) to {out/"model"}: '
               f'try `malaria-nb predict FOLDER --model {out/"model"}`')
         return 0
