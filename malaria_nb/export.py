@@ -325,6 +325,8 @@ def predict_command(p):
         with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
         counts = df.label.value_counts()
         print(f'{len(df)} image(s): ' + ', '.join(f'{counts.get(c, 0)} {c}' for c in CLASSES) + (f', {len(bad)} not labelled' if bad else '')
-              + f'. Predictions written to {out}' + ''.join(f'\n  not labelled: {e}' for e in bad[:10]) + (f'\n  ... and {len(bad) - 10} more' if len(bad) > 10 else ''))
+              + f'. Predictions written to {out}')
+        for e in bad[:10]: print(f'  not labelled: {e}')
+        if len(bad) > 10: print(f'  ... and {len(bad) - 10} more: see the error column')
         return 1 if bad else 0
     return run
