@@ -10,7 +10,7 @@ On the same exported model (from `malaria-nb train`), batch size and images:
 (b) and (c) are timed as whole calls (loading the model included) and give the same probabilities (checked). The
 load of a shared machine changes from minute to minute, so the warm runs go over the images in chunks, each method
 in turn on each chunk (in rotated order), and each rate is all the images over the summed seconds. The CPU time
-of each method (the worker processes included) is printed too: it does not depend on what else the machine runs. With
+of each method (the worker processes included) is printed too: it depends less on what else the machine runs. With
 --drop-caches (needs root) the page cache is dropped once, before a first, cold run of (c) over all the images.
 
 Usage (from the repository root):
