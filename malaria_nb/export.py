@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet18.html.md"""
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'META', 'PICKLE', 'BACKUP', 'IMAGE_SIZES', 'META_FIELDS', 'ModelFileError', 'meta_sha256',
            'model_preprocessing', 'check_meta', 'verify_export', 'backup_export', 'save_cell_model', 'load_cell_model',
            'restore_backup', 'load_trusted_learner', 'image_items', 'cell_array', 'cell_tensor', 'CellFiles',
-           'collate_cells', 'cell_batches', 'prob_table', 'predict', 'predict_command']
+           'collate_cells', 'cell_batches', 'prob_table', 'predict', 'decision_threshold', 'predict_command']
 
 # %% ../nbs/04_resnet18.ipynb #37353469
 import hashlib, json, math, os, shutil, tempfile
@@ -307,6 +307,17 @@ def predict(model_dir, items, bs:int=64, device=None, n_workers:int|None=None) -
     return prob_table(files, probs, meta['classes'], errors)
 
 # %% ../nbs/04_resnet18.ipynb #67e5ee4e
+def decision_threshold(model_dir, spec:str) -> float:
+    "The threshold on P(Parasitized) that `spec` names: a number in (0, 1), or 'model' for the one `malaria-nb train` stored"
+    if spec == 'model':
+        t = ((verify_export(model_dir).get('metrics') or {}).get('threshold'))
+        if t is None: raise ModelFileError(f'{Path(model_dir)/META} stores no threshold: give --threshold a number, or train with `malaria-nb train`')
+        return float(t)
+    try: t = float(spec)
+    except ValueError: t = float('nan')
+    if not 0 < t < 1: raise ValueError(f"--threshold {spec}: give a probability between 0 and 1, or 'model'")
+    return t
+
 def predict_command(p):
     "Add the arguments of `malaria-nb predict` to the sub-parser `p`; return its runner"
     p.epilog = ('exit status: 0 every image was labelled; 1 some images could not be read (listed in the summary, and in the CSV with '
@@ -316,16 +327,21 @@ def predict_command(p):
     p.add_argument('--out', default='predictions.csv', help='the CSV to write (default: predictions.csv in the current folder)')
     p.add_argument('--bs', type=int, default=64, help='images per batch (default 64)')
     p.add_argument('--workers', type=int, default=None, metavar='N', help='processes decoding images (default: up to 4; none for a single batch)')
+    p.add_argument('--threshold', default=None, metavar='T', help="also flag each cell with P(Parasitized) >= T (a 'flagged' column): "
+                   "a probability, or 'model' for the threshold `malaria-nb train` chose for its target sensitivity")
     def run(args) -> int:
         out = Path(args.out)
         if out.is_dir(): raise ValueError(f'--out {out} is a folder: give a file name such as {out/"predictions.csv"}')
+        t = decision_threshold(args.model, args.threshold) if args.threshold is not None else None
         df = predict(args.model, args.target, bs=args.bs, n_workers=args.workers)
+        if t is not None: df['flagged'] = (df.p_parasitized >= t).where(df.error == '')
         bad = list(df.error[df.error != ''])
         if len(bad) == len(df): raise DataError(f'no image could be read, nothing written: {bad[0]}' + (f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''))
         with atomic_path(out) as tmp: df.to_csv(tmp, index=False)
         counts = df.label.value_counts()
         print(f'{len(df)} image(s): ' + ', '.join(f'{counts.get(c, 0)} {c}' for c in CLASSES) + (f', {len(bad)} not labelled' if bad else '')
               + f'. Predictions written to {out}')
+        if t is not None: print(f"{int(df.flagged.fillna(False).sum())} flagged at P(Parasitized) >= {t:.4f}")
         for e in bad[:10]: print(f'  not labelled: {e}')
         if len(bad) > 10: print(f'  ... and {len(bad) - 10} more: see the error column')
         return 1 if bad else 0
