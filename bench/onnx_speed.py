@@ -1,6 +1,6 @@
 """Speed, size and accuracy of one model as PyTorch fp32, ONNX fp32 and ONNX int8, side by side, on ONE CPU thread.
 
-The model is a `save_model` folder (e.g. what `malaria-nb train` wrote). The script
+The model is a `save_cell_model` folder (e.g. what `malaria-nb train` wrote). The script
 1. exports it to ONNX with `malaria_nb.phone.export_onnx` (preprocessing in the graph);
 2. quantises it to int8 with `int8_from_folder`: calibration cells drawn from the TRAINING slides of --data, the
    check on all cells of its VALIDATION slides (the patient split recorded in model.json: valid_pct, seed);
@@ -23,7 +23,7 @@ import warnings
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import numpy as np, torch, onnxruntime as ort
 from malaria_nb.data import cell_files, patient_split, slide_of
-from malaria_nb.export import load_model
+from malaria_nb.export import load_cell_model
 from malaria_nb.phone import (cell_batch, cell_pipeline, export_onnx, int8_from_folder, onnx_session, onnx_probs,
                               slide_bootstrap)
 
@@ -44,7 +44,7 @@ def timed(fn, n:int) -> float:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--model', type=Path, required=True, help='a save_model folder (model.json, model.safetensors)')
+    ap.add_argument('--model', type=Path, required=True, help='a save_cell_model folder (model.json, model.safetensors)')
     ap.add_argument('--data', type=Path, required=True, help='the cell_images folder the model was trained on')
     ap.add_argument('--out-dir', type=Path, default=None, help='where the .onnx files go (default: a temporary folder)')
     ap.add_argument('--calib-cells', type=int, default=256)
@@ -56,7 +56,7 @@ def main(argv=None):
 
     torch.set_num_threads(1); torch.set_num_interop_threads(1)
     out_dir = a.out_dir or Path(tempfile.mkdtemp())
-    model, meta = load_model(a.model)
+    model, meta = load_cell_model(a.model)
     run = meta.get('metrics') or {}
     valid_pct, seed = run.get('valid_pct', 0.2), run.get('seed', 42)
     print(f'machine: {cpu_name()}, {os.cpu_count()} logical CPUs; python {platform.python_version()}, torch {torch.__version__}, '

@@ -23,7 +23,7 @@ from fastcore.basics import patch
 
 # %% ../nbs/10_deploy.ipynb #63ba480d
 from .data import DataError, cell_files, load_cell, patient_split, sample_path
-from .export import META, ModelFileError, load_model, cell_tensor, image_items
+from .export import META, ModelFileError, load_cell_model, cell_tensor, image_items
 from .interpret import grad_cam, threshold_for_sensitivity, threshold_table
 
 # %% ../nbs/10_deploy.ipynb #c060d29a
@@ -69,7 +69,7 @@ def cam_layer(model, # a fastai vision model: body `model[0]`, then head
     return blocks[max([k for k, s in sizes.items() if s >= min_size], default=len(blocks) - 1)]
 
 # %% ../nbs/10_deploy.ipynb #b6eeaf5f
-def read_cell(model, meta:dict, # the model and its `model.json`, from `load_model`
+def read_cell(model, meta:dict, # the model and its `model.json`, from `load_cell_model`
               src, # an image file, or the bytes of an uploaded one
               name:str|None=None, # the name to give in messages (default: the file's)
               layer=None, # the layer for Grad-CAM (default: `cam_layer`)
@@ -202,7 +202,7 @@ def render_cells(rows, # one dict per cell: `name`, then `error`, or `label`, `p
 # %% ../nbs/10_deploy.ipynb #69e1ae31
 class CellReader:
     "Read cell images with an exported model: upload or pick cells; see label, P(Parasitized), Grad-CAM and the decision at your threshold"
-    def __init__(self, model_dir=None, # folder with `model.json` and `model.safetensors` (from `save_model` or `malaria-nb train`)
+    def __init__(self, model_dir=None, # folder with `model.json` and `model.safetensors` (from `save_cell_model` or `malaria-nb train`)
                  calib='sample', # labelled cells for the target-sensitivity mode: 'sample', a folder, files, (p_par, targs) or None
                  examples=None, # cell images offered as examples (default: the embedded sample's validation cells)
                  max_cards:int=24, thumb:int=96, device=None):
@@ -254,7 +254,7 @@ def load(self:CellReader, model_dir):
     "Load the model exported to `model_dir` and its calibration cells; a failure is shown in the widget"
     self.path.value, self._seen = str(model_dir), {}
     try:
-        self.model, self.meta = load_model(model_dir, device=self.device)
+        self.model, self.meta = load_cell_model(model_dir, device=self.device)
         _check_size(self.meta, model_dir)
         self.layer = cam_layer(self.model, self.meta['image_size'])
     except Exception as e:   # whatever is wrong with the files, the widget says it

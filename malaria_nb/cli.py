@@ -114,7 +114,7 @@ def train_command(p):
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
     def run(args):
         from malaria_nb.resume import train_resumable
-        from malaria_nb.export import save_model
+        from malaria_nb.export import save_cell_model
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
         out = args.resume or args.out or Path('runs/train')
@@ -131,7 +131,7 @@ def train_command(p):
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
         print(f"threshold {res['threshold']:.4f} on P(Parasitized) reaches sensitivity {res['sensitivity_at_threshold']:.4f} "
               f"(target {res['target_sensitivity']}) on these cells, at specificity {res['specificity_at_threshold']:.4f}")
-        save_model(learn, out/'model', metrics=res)
+        save_cell_model(learn, out/'model', metrics=res, pkl=False)   # safetensors + JSON only: no pickle to trust
         print(f'wrote {out/"metrics.json"} and the model (best epoch) to {out/"model"}: '
               f'try `malaria-nb predict FOLDER --model {out/"model"}`')
         return 0

@@ -11,7 +11,7 @@ __all__ = ['IMAGE_SUFFIXES', 'ONNX_FORMAT', 'ONNX_FORMAT_VERSION', 'INT8_OPS', '
            'int8_from_folder', 'export_onnx_command', 'predict_onnx_command']
 
 # %% ../nbs/10a_export_onnx.ipynb #9f9d9549
-import argparse, contextlib, csv, json, logging, mimetypes, os, random, shutil, tempfile, warnings
+import contextlib, csv, json, logging, mimetypes, os, random, tempfile, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -148,8 +148,8 @@ def onnx_probs(sess, x:np.ndarray, bs:int=64) -> np.ndarray:
 def export_onnx(model_dir, out=None, opset:int=17) -> Path:
     "Export the model in `model_dir` with its preprocessing to the ONNX file `out` (default: `default_onnx_path`), checked by onnxruntime"
     import torch
-    from malaria_nb.export import load_model
-    model, meta = load_model(model_dir)
+    from malaria_nb.export import load_cell_model
+    model, meta = load_cell_model(model_dir)
     pipe, (h, w) = cell_pipeline(model, meta), meta['image_size']
     out = Path(out) if out is not None else default_onnx_path(model_dir)
     x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, h, w, 3), dtype=np.uint8))
@@ -261,7 +261,7 @@ def _int8_line(f:Path, r:dict) -> str:
 
 def export_onnx_command(p):
     "Add the arguments of `malaria-nb export-onnx` to the sub-parser `p`; return its runner"
-    p.add_argument('--model', required=True, metavar='DIR', help='the folder `save_model` / `malaria-nb train` exported (model.json, model.safetensors)')
+    p.add_argument('--model', required=True, metavar='DIR', help='the folder `save_cell_model` / `malaria-nb train` exported (model.json, model.safetensors)')
     p.add_argument('--out', metavar='FILE', help='the ONNX file to write (default: DIR.onnx beside the folder); the int8 one gets .int8.onnx')
     p.add_argument('--int8', action='store_true', help='also write an int8 model, if it loses no more sensitivity than --max-sens-drop')
     p.add_argument('--calibration', metavar='DATA', help='with --int8: a cell_images folder; its training slides calibrate, its validation slides check')
@@ -271,13 +271,13 @@ def export_onnx_command(p):
         if args.int8 and not args.calibration: raise ValueError('--int8 needs --calibration DATA: a folder of cell images (Parasitized/, Uninfected/) split by slide to calibrate and check the int8 model.')
         if args.calibration and not args.int8: raise ValueError('--calibration is used only with --int8: add --int8, or leave out --calibration.')
         if args.calib_cells < 1 or args.max_sens_drop < 0: raise ValueError('--calib-cells must be at least 1 and --max-sens-drop (points of sensitivity) at least 0.')
-        from malaria_nb.export import load_model
+        from malaria_nb.export import load_cell_model
         from malaria_nb.data import check_image_folder
         if args.int8: check_image_folder(args.calibration)   # before anything is written
         out = export_onnx(args.model, args.out)
         print(f'wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, fp32, checked against PyTorch)')
         if args.int8:
-            trained = load_model(args.model)[1].get('metrics') or {}   # the split of training: its valid_pct and seed
+            trained = load_cell_model(args.model)[1].get('metrics') or {}   # the split of training: its valid_pct and seed
             r = int8_from_folder(out, _int8_path(out), args.calibration, trained.get('valid_pct', 0.2), trained.get('seed', 42),
                                  args.calib_cells, args.max_sens_drop)
             print(_int8_line(_int8_path(out), r))

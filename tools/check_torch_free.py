@@ -41,7 +41,7 @@ def venv_python(venv:Path) -> Path:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--model', type=Path, required=True, help='a save_model folder; the reference predictions come from it')
+    ap.add_argument('--model', type=Path, required=True, help='a save_cell_model folder; the reference predictions come from it')
     ap.add_argument('--venv', type=Path, default=Path('/tmp/ortvenv'))
     ap.add_argument('--images', type=Path, default=None, help='images to predict (default: the embedded sample, 360 cells)')
     ap.add_argument('--onnx', type=Path, default=None, help='the ONNX export of --model (default: exported now)')
