@@ -243,7 +243,7 @@ class CellCache:
         self.size, self.key = meta['size'], meta['key']
 
     def __len__(self): return len(self.files)
-    def __repr__(self): return f'CellCache({len(self)} cells, {self.size} px, {self.fn})'
+    def __repr__(self): return f'CellCache({len(self)} cells, {self.size} px, {self.fn.name})'
     def _repr_markdown_(self):
         how = f'built now in {self.meta["seconds"]:.1f} s' if self.built else 'reused'
         counts = ', '.join(f'{n} {c}' for c,n in zip(CLASSES, np.bincount(self.labels, minlength=len(CLASSES))))
