@@ -61,20 +61,6 @@ def _run_folder(s):
     if not (p/'run.json').is_file(): raise argparse.ArgumentTypeError(f'{s} holds no run.json: give the --out folder of an earlier `malaria-nb train`')
     return p
 
-def _positive(s):
-    "A positive integer"
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number')
-    if v < 1: raise argparse.ArgumentTypeError(f'{v} must be at least 1')
-    return v
-
-def _workers(s):
-    "A number of worker processes: 0 or more"
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number')
-    if v < 0: raise argparse.ArgumentTypeError(f'{v}: give 0 (decode in this process) or more')
-    return v
-
 def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
     "What this machine decides for a run, resolved here at the edge and printed: device, precision and decoding workers"
     import torch
@@ -90,11 +76,13 @@ def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
     from malaria_nb.resume import RUN_SETTINGS as D
+    from malaria_nb.download import whole_number
+    positive = whole_number(1, '{v} must be at least 1')
     p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
     p.add_argument('--arch', choices=list(ARCHS), help=f'architecture (default: {D["arch"]})')
-    p.add_argument('--epochs', type=_positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
-    p.add_argument('--size', type=_positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
-    p.add_argument('--bs', type=_positive, help=f'batch size (default: {D["bs"]})')
+    p.add_argument('--epochs', type=positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
+    p.add_argument('--size', type=positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
+    p.add_argument('--bs', type=positive, help=f'batch size (default: {D["bs"]})')
     p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]})')
     p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr))')
     p.add_argument('--freeze-epochs', type=int, help='epochs training only the head first (with pretrained weights; default 0)')
@@ -105,7 +93,7 @@ def train_command(p):
     p.add_argument('--seed', type=int, help=f'random seed (default: {D["seed"]})')
     p.add_argument('--pipeline', choices=['cached', 'plain'], help="'cached' decodes every image once and augments whole batches "
                    "(default); 'plain' is fastai's item pipeline, as in the tutorial")
-    p.add_argument('--workers', type=_workers, default=None, help='processes that decode images: into the cache once, or every epoch '
+    p.add_argument('--workers', type=whole_number(0, '{v}: give 0 (decode in this process) or more'), default=None, help='processes that decode images: into the cache once, or every epoch '
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
     p.add_argument('--target-sensitivity', type=float, default=0.97, help='report the threshold on P(Parasitized) that reaches this '
                    'sensitivity on the validation slides, and the specificity it costs (default: 0.97)')
