@@ -15,17 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastai.vision.all import TensorImage
 
 from malaria_nb.interpret import load_run, threshold_for_sensitivity
 from malaria_nb.train import metrics_from_probs
-
-
-def dihedral(x, k):
-    "Symmetry `k` of the dihedral group on a batch (N, C, H, W)"
-    if k in (1, 3, 4, 7): x = x.flip(-1)
-    if k in (2, 4, 5, 7): x = x.flip(-2)
-    if k in (3, 5, 6, 7): x = x.transpose(-1, -2)
-    return x
 
 
 def fold_preds(learn, tta: bool):
@@ -36,7 +29,7 @@ def fold_preds(learn, tta: bool):
         for xb, yb in learn.dls.valid:
             xb = xb.as_subclass(torch.Tensor)
             ks = range(8) if tta else [0]
-            p = torch.stack([model(dihedral(xb, k)).float().softmax(1) for k in ks]).mean(0)
+            p = torch.stack([model(TensorImage(xb).dihedral(k).as_subclass(torch.Tensor)).float().softmax(1) for k in ks]).mean(0)
             probs.append(p.cpu()); targs.append(yb.cpu())
     return torch.cat(probs).numpy(), torch.cat(targs).numpy()
 

@@ -28,6 +28,8 @@ COMMANDS = {
     'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
     'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
     'cv':       ('malaria_nb.patients', 'cv_command',       'cross-validate by patient: one resumable run per fold of slides, mean and sd'),
+    'export-onnx': ('malaria_nb.phone', 'export_onnx_command', 'export a trained model to ONNX (preprocessing inside, checked), optionally int8'),
+    'predict-onnx': ('malaria_nb.phone', 'predict_onnx_command', 'label cell images with an ONNX model: onnxruntime, NumPy and Pillow only'),
 }
 
 # %% ../nbs/09_cli.ipynb #7b6d8388
@@ -59,20 +61,6 @@ def _run_folder(s):
     if not (p/'run.json').is_file(): raise argparse.ArgumentTypeError(f'{s} holds no run.json: give the --out folder of an earlier `malaria-nb train`')
     return p
 
-def _positive(s):
-    "A positive integer"
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number')
-    if v < 1: raise argparse.ArgumentTypeError(f'{v} must be at least 1')
-    return v
-
-def _workers(s):
-    "A number of worker processes: 0 or more"
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number')
-    if v < 0: raise argparse.ArgumentTypeError(f'{v}: give 0 (decode in this process) or more')
-    return v
-
 def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
     "What this machine decides for a run, resolved here at the edge and printed: device, precision and decoding workers"
     import torch
@@ -87,13 +75,14 @@ def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
 def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
-    from malaria_nb.resume import RUN_SETTINGS as D, TRANSFER_SETTINGS
+    from malaria_nb.resume import RUN_SETTINGS as D, TRANSFER_SETTINGS as T
+    from malaria_nb.download import whole_number
+    positive = whole_number(1, '{v} must be at least 1')
     p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
     p.add_argument('--arch', choices=list(ARCHS), help=f'architecture (default: {D["arch"]})')
-    p.add_argument('--epochs', type=_positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
-    p.add_argument('--size', type=_positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
-    p.add_argument('--bs', type=_positive, help=f'batch size (default: {D["bs"]})')
-    T = TRANSFER_SETTINGS
+    p.add_argument('--epochs', type=positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
+    p.add_argument('--size', type=positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
+    p.add_argument('--bs', type=positive, help=f'batch size (default: {D["bs"]})')
     p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]}; with --pretrained and no --lr-min: {T["lr"]})')
     p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr)); '
                    f'default: none, with --pretrained and no --lr: {T["lr_min"]}')
@@ -106,28 +95,34 @@ def train_command(p):
     p.add_argument('--seed', type=int, help=f'random seed (default: {D["seed"]})')
     p.add_argument('--pipeline', choices=['cached', 'plain'], help="'cached' decodes every image once and augments whole batches "
                    "(default); 'plain' is fastai's item pipeline, as in the tutorial")
-    p.add_argument('--workers', type=_workers, default=None, help='processes that decode images: into the cache once, or every epoch '
+    p.add_argument('--workers', type=whole_number(0, '{v}: give 0 (decode in this process) or more'), default=None, help='processes that decode images: into the cache once, or every epoch '
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
+    p.add_argument('--target-sensitivity', type=float, default=0.97, help='report the threshold on P(Parasitized) that reaches this '
+                   'sensitivity on the validation slides, and the specificity it costs (default: 0.97)')
     p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train; in Colab, malaria_nb/train in My Drive, once a notebook has mounted Google Drive)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
     def run(args):
         from malaria_nb.resume import train_resumable
+        from malaria_nb.export import save_cell_model
         from malaria_nb.environment import runs_root
-        from malaria_nb.export import save_model
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
         out = args.resume or args.out or runs_root(mount=False)/'train'   # on Google Drive in Colab
         if out.exists() and not out.is_dir(): raise ValueError(f'--out {out} is a file: give a folder for the run (it is created if missing)')
+        if not 0 < args.target_sensitivity <= 1: raise ValueError(f'--target-sensitivity {args.target_sensitivity}: give a share in (0, 1], e.g. 0.97')
         settings = {k: getattr(args, k, None) for k in D}   # valid_pct and valid_slides have no option
-        pipeline = args.pipeline or (json.loads((out/'run.json').read_text()).get('pipeline', D['pipeline']) if args.resume else D['pipeline'])
-        runtime = train_runtime(args.data, pipeline, args.workers)
-        learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, **runtime, **settings)
+        saved = json.loads((out/'run.json').read_text()) if args.resume else {}
+        runtime = train_runtime(args.data or saved.get('data'), args.pipeline or saved.get('pipeline', D['pipeline']), args.workers)
+        learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, target_sensitivity=args.target_sensitivity,
+                                     **runtime, **settings)
         print(f"{res['arch']} ({'ImageNet weights' if res['pretrained'] else 'from scratch'}), {res['epochs']} epochs, "
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
         print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
               f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
-        save_model(learn, out/'model', metrics=res)
+        print(f"threshold {res['threshold']:.4f} on P(Parasitized) reaches sensitivity {res['sensitivity_at_threshold']:.4f} "
+              f"(target {res['target_sensitivity']}) on these cells, at specificity {res['specificity_at_threshold']:.4f}")
+        save_cell_model(learn, out/'model', metrics=res, pkl=False)   # safetensors + JSON only: no pickle to trust
         print(f'wrote {out/"metrics.json"} and the model (best epoch) to {out/"model"}: '
               f'try `malaria-nb predict FOLDER --model {out/"model"}`')
         return 0
@@ -135,7 +130,8 @@ def train_command(p):
 
 # %% ../nbs/09_cli.ipynb #23d5ac25
 def _top_parser():
-    table = '\n'.join(f'  {k:<11}{v[2]}' for k,v in COMMANDS.items())
+    w = max(map(len, COMMANDS)) + 2   # the longest command name, then two spaces
+    table = '\n'.join(f'  {k:<{w}}{v[2]}' for k,v in COMMANDS.items())
     p = Parser(prog='malaria-nb', description='Detect malaria parasites in blood smear cell images with fastai.',
                epilog=f'commands:\n{table}\n\nRun `malaria-nb COMMAND --help` for the options of a command.',
                formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/download.html.md"""
 __all__ = ['MALARIA_URL', 'MALARIA_SIZE', 'MALARIA_SHA256', 'MALARIA_COUNTS', 'IMAGE_EXTS', 'MAX_MEMBER', 'MAX_RATIO',
            'MAX_EXPAND', 'resolve_url', 'DownloadError', 'sha256_file', 'stamp_path', 'write_stamp', 'file_problem',
            'fetch', 'unsafe_members', 'size_problems', 'Extracted', 'extract_cells', 'image_problem', 'CellReport',
-           'verify_cells', 'folder_tree', 'download_malaria', 'archive_checks', 'download_command']
+           'verify_cells', 'folder_tree', 'download_malaria', 'archive_checks', 'whole_number', 'download_command']
 
 # %% ../nbs/01_download.ipynb #f624a865
 import argparse, hashlib, http.client, os, shutil, sys, time, urllib.error, urllib.parse, urllib.request, zipfile, zlib
@@ -372,12 +372,14 @@ def _sha256_arg(s:str) -> str|None:
         raise argparse.ArgumentTypeError(f'{s!r} is not a SHA-256 (64 hexadecimal digits), nor "none"')
     return s.lower()
 
-def _whole(lo:int):
-    "An argparse type: a whole number, `lo` or more"
+def whole_number(lo:int, # the smallest number allowed
+                 too_small:str='{v} is too small: give {lo} or more', # the message for a smaller one
+                ):
+    "An argparse type for the course's commands: a whole number, `lo` or more"
     def whole(s:str) -> int:
         try: v = int(s)
         except ValueError: raise argparse.ArgumentTypeError(f'{s!r} is not a whole number') from None
-        if v < lo: raise argparse.ArgumentTypeError(f'{v} is too small: give {lo} or more')
+        if v < lo: raise argparse.ArgumentTypeError(too_small.format(v=v, lo=lo))
         return v
     return whole
 
@@ -387,8 +389,8 @@ def download_command(p):
     p.add_argument('--dest', default='data', help='folder for cell_images.zip and train/ (default: data)')
     p.add_argument('--url', default=None, help=f'URL of the archive, e.g. a mirror (default: $MALARIA_NB_URL, else {MALARIA_URL})')
     p.add_argument('--sha256', type=_sha256_arg, default=MALARIA_SHA256, help="expected SHA-256 of the archive (default: the NIH file's); 'none' skips the check")
-    p.add_argument('--size', type=_whole(1), default=None, help="expected size in bytes (default: the NIH file's, unless --sha256 is given)")
-    p.add_argument('--retries', type=_whole(0), default=5, help='attempts after a failure, each resuming the download (default: 5)')
+    p.add_argument('--size', type=whole_number(1), default=None, help="expected size in bytes (default: the NIH file's, unless --sha256 is given)")
+    p.add_argument('--retries', type=whole_number(0), default=5, help='attempts after a failure, each resuming the download (default: 5)')
     p.add_argument('--no-verify-images', dest='verify_images', action='store_false', help='count the images without opening each (faster)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     def run(args) -> int:

@@ -7,7 +7,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/interpretation.html.md"""
 # %% auto #0
 __all__ = ['training_history', 'overfit_epoch', 'plot_history', 'Preds', 'valid_preds', 'plot_confusion', 'report_df', 'plot_roc',
            'threshold_table', 'threshold_for_sensitivity', 'reliability', 'plot_reliability', 'top_losses',
-           'cell_batch', 'cell_image', 'plot_top_losses', 'grad_cam', 'show_cam', 'plot_top_losses_gradcam',
+           'cell_batch', 'cell_image', 'plot_top_losses_cam', 'grad_cam', 'show_cam', 'plot_top_losses_gradcam',
            'slide_accuracy', 'plot_slide_accuracy', 'load_run', 'interpret_run', 'interpret_command']
 
 # %% ../nbs/06_interpretation.ipynb #3833e138
@@ -201,7 +201,7 @@ def cell_image(learn, x) -> np.ndarray:
     return x[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 # %% ../nbs/06_interpretation.ipynb #fc7cd590
-def plot_top_losses(learn, preds:Preds|None=None, k:int=9, ncols:int=3, size:float=2.2) -> plt.Figure:
+def plot_top_losses_cam(learn, preds:Preds|None=None, k:int=9, ncols:int=3, size:float=2.2) -> plt.Figure:
     "The `k` worst cells, titled prediction / actual / loss / P(actual)"
     if preds is None: preds = valid_preds(learn)
     tl = top_losses(preds, k)

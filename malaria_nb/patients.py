@@ -246,14 +246,14 @@ def _check_plan(fn:Path, plan:dict):
                          'continue it with the same settings, or choose another --out.')
 
 # %% ../nbs/11_patients.ipynb #b25c19b0
-def _run_fold(train, d:Path, data, valid_slides:list, extra:dict, settings:dict) -> dict:
+def _run_fold(train, d:Path, data, valid_slides:list, extra:dict, settings:dict, runtime:dict|None=None) -> dict:
     "The metrics of the fold run in `d`: read back if finished, else trained (resumed if it has checkpoints)"
     if (d/'metrics.json').is_file():
         m = json.loads((d/'metrics.json').read_text())
         if m.get('valid_slides', valid_slides) != valid_slides:
             raise ValueError(f'{d} was validated on other slides: it belongs to another cross-validation; choose another --out.')
         return m
-    return train(d, resume=bool(checkpoints(d/'checkpoints')), data=data, valid_slides=valid_slides, **extra, **settings)[1]
+    return train(d, resume=bool(checkpoints(d/'checkpoints')), data=data, valid_slides=valid_slides, **extra, **settings, **(runtime or {}))[1]
 
 def cv_table(rows:list, # one dict of numbers per fold, with its `fold`
             ) -> pd.DataFrame:
@@ -268,6 +268,7 @@ def cross_validate(data=None,        # image folder with Parasitized/ and Uninfe
                    train=None,       # `train(fold_dir, resume, data, valid_slides, **settings) -> (learn, metrics)`; default `train_resumable`
                    fold_seed:int=42, # seed of the assignment of slides to folds
                    test_slides=None, # slides held out of every fold; passed on to `train`, which must leave them out
+                   runtime:dict|None=None, # what the machine decides (num_workers, precision...), passed to `train`, not part of the plan
                    **settings,       # passed on to `train` (epochs, arch...)
                   ) -> pd.DataFrame:
     "Train one run per patient fold of `data` in `out`/fold_`i` (finished folds are read back); per-fold, mean and sd metrics, also in `out`/cv.json"
@@ -277,7 +278,7 @@ def cross_validate(data=None,        # image folder with Parasitized/ and Uninfe
     _check_plan(out/'cv.json', plan)
     extra, rows = dict(test_slides=plan['test_slides']) if test_slides else {}, []
     for i, vs in enumerate(plan['valid_slides']):
-        m = _run_fold(train, out/f'fold_{i}', data, vs, extra, settings)
+        m = _run_fold(train, out/f'fold_{i}', data, vs, extra, settings, runtime)
         rows.append(dict(fold=i, slides=len(vs), cells=len(folds[i][1]), **{c: float(m.get(c, np.nan)) for c in CV_METRICS}))
         save_json(dict(plan, folds=rows), out/'cv.json')
     table = cv_table(rows)
@@ -297,7 +298,9 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
     def run(args) -> int:
         if args.folds < 2: raise ValueError(f'--folds must be at least 2, not {args.folds}.')
         if args.epochs is not None and args.epochs < 1: raise ValueError(f'--epochs must be at least 1, not {args.epochs}.')
-        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, epochs=args.epochs)
+        from malaria_nb.cli import train_runtime
+        runtime = train_runtime(args.data, 'cached') if train is None else None
+        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, runtime=runtime, epochs=args.epochs)
         print(table.round(4).to_string())
         print(f'wrote {Path(args.out)/"cv.json"}; each fold\'s run is in {Path(args.out)}/fold_I')
         return 0

@@ -24,7 +24,8 @@ from fastai.vision.all import *
 # %% ../nbs/07_resume.ipynb #e342786d
 from .data import malaria_dls, sample_path
 from .download import sha256_file
-from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, evaluate
+from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
+from .interpret import threshold_for_sensitivity, threshold_table
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
 def rng_states(dls=None) -> dict:
@@ -242,7 +243,8 @@ def plot_sessions(learn, figsize=(9, 3)):
 
 # %% ../nbs/07_resume.ipynb #5ad60a1e
 RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=12, size=64, bs=64, lr=3e-3, lr_min=None, freeze_epochs=0, head_lr=1e-3,
-                    pretrained=False, split='patient', valid_pct=0.2, seed=42, valid_slides=None, pipeline='cached')
+                    pretrained=False, split='patient', valid_pct=0.2, seed=42, valid_slides=None, pipeline='cached',
+                    corrections=None)   # a reviewed-labels CSV (notebook 12)
 TRANSFER_SETTINGS = dict(freeze_epochs=2, lr=1e-4, lr_min=1e-5)   # with ImageNet weights, where not given: the tutorial's transfer recipe
 
 # %% ../nbs/07_resume.ipynb #d61e0598
@@ -303,13 +305,21 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
     "A seeded learner for the run settings `s`, writing to `out`"
     set_seed(s['seed'], reproducible=True)
     dls = malaria_dls(s['data'] or sample_path(), s['size'], s['bs'], s['split'], s['valid_pct'], s['seed'], s['valid_slides'],
-                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device)
+                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
     return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
 
-def run_metrics(learn, best_epoch, start:float, **settings) -> dict:
-    "What `metrics.json` holds: `learn`'s validation metrics, the run's `settings`, its best epoch, data sizes and seconds since `start`"
-    return dict(evaluate(learn), **settings, best_epoch=best_epoch, train_images=len(learn.dls.train_ds),
-                valid_images=len(learn.dls.valid_ds), seconds=round(time.time() - start, 1))
+def run_metrics(learn, best_epoch, start:float,
+                target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
+                **settings) -> dict:
+    "What `metrics.json` holds: validation metrics, the threshold for `target_sensitivity` and its specificity, the settings, best epoch, sizes, seconds"
+    probs, targs = learn.get_preds(dl=learn.dls.valid)
+    p_par, targs = probs[:, 0].numpy(), targs.numpy()
+    t = threshold_for_sensitivity(p_par, targs, target_sensitivity)
+    at = threshold_table(p_par, targs, [t]).iloc[0]
+    return dict(metrics_from_probs(probs, targs), target_sensitivity=target_sensitivity, threshold=t,
+                sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity), **settings,
+                best_epoch=best_epoch, train_images=len(learn.dls.train_ds), valid_images=len(learn.dls.valid_ds),
+                seconds=round(time.time() - start, 1))
 
 # %% ../nbs/07_resume.ipynb #f0137690
 def _new_settings(given:dict) -> dict:
@@ -323,7 +333,8 @@ def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
     "The settings of the run in `out`: given ones for a new run, the recorded ones (checked against those given) to resume"
     unknown = set(settings) - set(RUN_SETTINGS)
     if unknown: raise TypeError(f'unknown settings {sorted(unknown)}: choose from {sorted(RUN_SETTINGS)}')
-    if settings.get('data') is not None: settings['data'] = str(Path(settings['data']).resolve())
+    for k in ('data', 'corrections'):   # absolute paths, as text: run.json is JSON and a resume may start elsewhere
+        if settings.get(k) is not None: settings[k] = str(Path(settings[k]).resolve())
     if not resume:
         if checkpoints(out/'checkpoints') and not overwrite:
             raise FileExistsError(f'{out} already holds a run: continue it with --resume {out}, or pass --overwrite, or choose another --out')
@@ -347,6 +358,7 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
                     num_workers:int=0, precision:str='fp32', cache_dir=None, device=None,
                     cbs=None, # more callbacks for the main training stage
                     keep:int=2, # resumable checkpoints to keep
+                    target_sensitivity:float=0.97, # report the threshold that reaches it on the validation cells
                     **settings) -> tuple:
     "The course's one training recipe: train a resumable run in `out` (or continue it); `settings` as in `RUN_SETTINGS`; `(learn, metrics)`"
     out, start = Path(out), time.time()
@@ -367,7 +379,7 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
             if s['freeze_epochs'] and s['pretrained']: learn.fit_one_cycle(s['freeze_epochs'], lr_max=s['head_lr'], cbs=StopOnNonFinite())
             learn.unfreeze()
             fit_resumable(learn, s['epochs'], out/'checkpoints', lr_max=lr_max, cbs=[best, *cbs], keep=keep)
-        res = run_metrics(learn, best.best_epoch, start, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
+        res = run_metrics(learn, best.best_epoch, start, target_sensitivity, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
                           sessions=len(learn.sessions))
         save_json(res, out/'metrics.json')
     return learn, res

@@ -1,0 +1,71 @@
+"""Fail if a stored notebook output shows a learner what it should not: progress-bar residue, a warning, or a path of
+the machine that ran it. With --fix, strip progress residue from stream outputs (the final text of each line, the
+progress lines dropped); paths and warnings are reported for a person to fix.
+
+With --fix also: warnings printed to stderr (an import's deprecation notice) are dropped, and the temporary folders of a
+test run (/tmp/tmpXXXX/) are cut from stored text, leaving the names relative to them.
+
+Usage: python tools/check_outputs.py [--fix] [NOTEBOOK ...]   (default: nbs/*.ipynb)
+"""
+import json, re, sys
+from pathlib import Path
+
+PROGRESS = re.compile(r'█|\|[-█]{10,}\||^\s*Epoch \d+/\d+ :')
+PATH = re.compile(r'(?<![\w.])/(?:tmp|work|root|home|Users|content|private)/')
+WARNING = re.compile(r'\b\w*Warning\b|warnings\.warn\(')
+
+def texts(o):
+    "The text of an output, as (key, text) pairs"
+    if o['output_type'] == 'stream': return [('text', ''.join(o['text']))]
+    return [(k, ''.join(v)) for k, v in o.get('data', {}).items() if k.startswith('text/')]
+
+def clean_stream(text):
+    "The text a terminal would finally show, without progress-bar lines"
+    lines = [l.split('\r')[-1] if l.split('\r')[-1].strip() else next((s for s in reversed(l.split('\r')) if s.strip()), '')
+             for l in text.split('\n')]
+    return '\n'.join(l for l in lines if not PROGRESS.search(l))
+
+def problems(nb):
+    "(cell index, what) for every output a learner should not see"
+    res = []
+    for i, c in enumerate(nb['cells']):
+        for o in c.get('outputs', []):
+            if o['output_type'] == 'stream' and o.get('name') == 'stderr': res.append((i, 'stderr output'))
+            for _, t in texts(o):
+                if PROGRESS.search(t) or '\r' in t: res.append((i, 'progress residue'))
+                if PATH.search(t): res.append((i, 'machine path'))
+                if WARNING.search(t): res.append((i, 'warning'))
+    return sorted(set(res))
+
+TMP = re.compile(r'/tmp/tmp\w+/')
+
+def fix(nb):
+    "Strip progress residue and warnings from `nb`'s stream outputs, and temporary folders from all text outputs"
+    for c in nb['cells']:
+        outs = []
+        for o in c.get('outputs', []):
+            if o['output_type'] == 'stream':
+                t = clean_stream(''.join(o['text'])).strip('\n')
+                if not t.strip() or (o.get('name') == 'stderr' and WARNING.search(t)): continue
+                o['text'] = (t + '\n').splitlines(keepends=True)
+            for k, v in o.get('data', {}).items():
+                if k.startswith('text/'): o['data'][k] = TMP.sub('', ''.join(v)).splitlines(keepends=True)
+            if 'text' in o: o['text'] = TMP.sub('', ''.join(o['text'])).splitlines(keepends=True)
+            outs.append(o)
+        if 'outputs' in c: c['outputs'] = outs
+    return nb
+
+def main(args):
+    do_fix = '--fix' in args
+    fns = [Path(a) for a in args if a != '--fix'] or sorted(Path('nbs').glob('*.ipynb'))
+    bad = 0
+    for fn in fns:
+        nb = json.loads(fn.read_text())
+        if do_fix:
+            fix(nb); fn.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+        for i, what in problems(nb):
+            print(f'{fn} cell {i}: {what}'); bad += 1
+    if bad: print(f'{bad} stored output(s) a learner should not see: clean them (--fix for progress residue) or re-run the cell quietly')
+    return 1 if bad else 0
+
+if __name__ == '__main__': sys.exit(main(sys.argv[1:]))
