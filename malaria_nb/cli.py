@@ -8,7 +8,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/cli.html.md"""
 __all__ = ['COMMANDS', 'CliError', 'Parser', 'env_command', 'train_runtime', 'train_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #a5b5f642
-import argparse, importlib, json, os, sys, warnings
+import argparse, importlib, json, os, re, sys, warnings
 from pathlib import Path
 
 # %% ../nbs/09_cli.ipynb #11a0a0c6
@@ -158,7 +158,8 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         if os.environ.get('MALARIA_NB_DEBUG'): raise
         msg = str(e).strip()
-        if 'Original Traceback' in msg: msg = msg.splitlines()[-1]   # an error in a DataLoader worker: its own message only
+        if 'Original Traceback' in msg:   # an error in a DataLoader worker: its own message, without the exception's name
+            msg = re.sub(r'^(\w+\.)*\w*(Error|Exception): ', '', msg.splitlines()[-1])
         print(f'malaria-nb {name}: error: {msg}', file=sys.stderr)
         return 2
 
