@@ -23,8 +23,8 @@ import pandas as pd
 from malaria_nb.audit import fold_learners, oof_predictions, find_suspects, suspect_counts, plot_suspects, read_cv, save_corrections
 from malaria_nb.data import CLASSES, cell_files
 from malaria_nb.download import sha256_file
-from malaria_nb.interpret import valid_preds
-from malaria_nb.patients import cell_metrics, slide_bootstrap
+from malaria_nb.interpret import slide_bootstrap, valid_preds
+from malaria_nb.patients import cell_metrics
 from malaria_nb.resume import checkpoints, train_resumable
 from malaria_nb.train import atomic_path, save_json
 

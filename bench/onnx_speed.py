@@ -25,7 +25,7 @@ import numpy as np, torch, onnxruntime as ort
 from malaria_nb.data import cell_files, patient_split, slide_of
 from malaria_nb.export import load_cell_model
 from malaria_nb.phone import (cell_batch, cell_pipeline, export_onnx, int8_from_folder, onnx_session, onnx_probs,
-                              slide_bootstrap)
+                              paired_slide_bootstrap)
 
 def cpu_name() -> str:
     "The CPU's model name, and the int8 dot-product instructions it has (int8 speed depends on them)"
@@ -92,7 +92,7 @@ def main(argv=None):
     for k, p in preds.items():
         pr = p.argmax(1)
         acc, sens, spec = [100 * float(m) for m in ((pr == y).mean(), (pr[y == pos] == pos).mean(), (pr[y != pos] != pos).mean())]
-        r = slide_bootstrap(slides, y, p_torch.argmax(1), pr, pos=pos)
+        r = paired_slide_bootstrap(slides, y, p_torch.argmax(1), pr, pos=pos)
         ch = lambda m: f'{r[m]["change"]:+.2f} [{r[m]["low"]:+.2f}, {r[m]["high"]:+.2f}]'
         print(f'{k:<12}{acc:>10.2f}{sens:>13.2f}{spec:>13.2f}   {ch("accuracy"):<26}{ch("sensitivity"):<26}{np.abs(p - p_torch).max():>9.1e}')
 

@@ -105,6 +105,7 @@ def train_command(p):
     def run(args):
         from malaria_nb.resume import train_resumable
         from malaria_nb.export import save_cell_model
+        from malaria_nb.interpret import headline_text
         from malaria_nb.environment import runs_root
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
@@ -118,8 +119,7 @@ def train_command(p):
                                      **runtime, **settings)
         print(f"{res['arch']} ({'ImageNet weights' if res['pretrained'] else 'from scratch'}), {res['epochs']} epochs, "
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
-        print(f"validation ({res['valid_images']} cells, {res['split']} split): accuracy {res['accuracy']:.4f}  "
-              f"sensitivity {res['sensitivity']:.4f}  specificity {res['specificity']:.4f}  ROC-AUC {res['roc_auc']:.4f}")
+        print(f"validation ({res['valid_images']} cells, {res['split']} split): {headline_text(res)}")
         print(f"threshold {res['threshold']:.4f} on P(Parasitized) reaches sensitivity {res['sensitivity_at_threshold']:.4f} "
               f"(target {res['target_sensitivity']}) on these cells, at specificity {res['specificity_at_threshold']:.4f}")
         save_cell_model(learn, out/'model', metrics=res, pkl=False)   # safetensors + JSON only: no pickle to trust

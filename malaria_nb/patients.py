@@ -6,8 +6,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/patients.html.md"""
 
 # %% auto #0
 __all__ = ['RULE_COLUMNS', 'CV_METRICS', 'cells_of', 'cell_metrics', 'rogan_gladen', 'slide_summary', 'plot_shares', 'SlideRule',
-           'slide_metrics', 'rule_table', 'choose_rule', 'diagnosis_metrics', 'slide_bootstrap', 'clopper_pearson',
-           'patient_folds', 'cv_table', 'cross_validate', 'cv_command']
+           'slide_metrics', 'rule_table', 'choose_rule', 'diagnosis_metrics', 'clopper_pearson', 'patient_folds',
+           'cv_table', 'cross_validate', 'cv_command']
 
 # %% ../nbs/11_patients.ipynb #7345cb20
 import json
@@ -23,6 +23,7 @@ from scipy.stats import beta
 # %% ../nbs/11_patients.ipynb #5c0b0809
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
 from .train import save_json
+from .interpret import slide_bootstrap
 from .resume import checkpoints, train_resumable
 
 # %% ../nbs/11_patients.ipynb #7e28da41
@@ -168,32 +169,6 @@ def diagnosis_metrics(probs,                    # class probabilities (N, 2) or 
     p = probs[:, _PAR] if probs.ndim == 2 else probs      # class probabilities or P(Parasitized)
     s = slide_metrics(slide_summary(p, targs, slides, thresh, sens, spec), rule or SlideRule('flagged', 1))
     return dict(cell_metrics(p, targs, thresh), slide_sensitivity=s['sensitivity'], slide_specificity=s['specificity'])
-
-# %% ../nbs/11_patients.ipynb #bd14ed7a
-def slide_bootstrap(metric_fn,      # `metric_fn(probs, targs, slides) -> dict` of numbers (None: `diagnosis_metrics`)
-                    probs,          # per-cell predictions, passed to `metric_fn`
-                    targs,          # true class of each cell
-                    slides,         # slide of each cell: the unit that is resampled
-                    n:int=1000,     # bootstrap replicates
-                    seed:int=0,     # seed of the resampling
-                    ci:float=0.95,  # coverage of the interval
-                   ) -> pd.DataFrame:
-    "Point estimate and `ci` percentile interval of each metric of `metric_fn(probs, targs, slides)`, resampling SLIDES `n` times"
-    if not 0 < ci < 1: raise ValueError(f'ci must be between 0 and 1, not {ci}.')
-    if n < 1: raise ValueError(f'n must be at least 1, not {n}.')
-    metric_fn = metric_fn or diagnosis_metrics
-    probs, targs, slides = np.asarray(probs), np.asarray(targs), np.asarray(slides)
-    ids, inv = np.unique(slides, return_inverse=True)
-    members = [np.flatnonzero(inv == i) for i in range(len(ids))]
-    rng, reps = np.random.default_rng(seed), []
-    for _ in range(n):
-        draw = rng.integers(0, len(ids), len(ids))
-        idx = np.concatenate([members[d] for d in draw])
-        new_ids = np.repeat(np.arange(len(draw)), [len(members[d]) for d in draw])   # a slide drawn twice is two slides
-        reps.append(metric_fn(probs[idx], targs[idx], new_ids))
-    reps, a = pd.DataFrame(reps, dtype=float), (1 - ci) / 2
-    return pd.DataFrame(dict(estimate=pd.Series(metric_fn(probs, targs, slides), dtype=float), lo=reps.quantile(a),
-                             hi=reps.quantile(1 - a), replicates=reps.notna().sum()))
 
 # %% ../nbs/11_patients.ipynb #9ace620a
 def clopper_pearson(k:int,        # successes (e.g. positive slides called positive)

@@ -7,7 +7,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/export_onnx.html.md"""
 # %% auto #0
 __all__ = ['MAX_CELL_PIXELS', 'IMAGE_SUFFIXES', 'ONNX_FORMAT', 'ONNX_FORMAT_VERSION', 'INT8_OPS', 'read_cell', 'list_images',
            'cell_batch', 'cell_pipeline', 'default_onnx_path', 'set_onnx_metadata', 'onnx_props', 'onnx_session',
-           'onnx_probs', 'export_onnx', 'predict_onnx', 'quantize_int8', 'slide_bootstrap', 'Int8Refused',
+           'onnx_probs', 'export_onnx', 'predict_onnx', 'quantize_int8', 'paired_slide_bootstrap', 'Int8Refused',
            'export_int8', 'int8_from_folder', 'export_onnx_command', 'predict_onnx_command']
 
 # %% ../nbs/10a_export_onnx.ipynb #9f9d9549
@@ -202,7 +202,7 @@ def quantize_int8(fp32, out, calib:np.ndarray, bs:int=32) -> Path:
     return Path(out)
 
 # %% ../nbs/10a_export_onnx.ipynb #6814290e
-def slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000, seed:int=0, ci:float=0.95) -> dict:
+def paired_slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000, seed:int=0, ci:float=0.95) -> dict:
     "Accuracy and sensitivity (class `pos`) of predictions `a` and `b` of the same cells, and of `b` - `a`, in points, with slide-bootstrap intervals"
     names, s = np.unique(np.asarray(slides), return_inverse=True)
     t, a, b = np.asarray(targs), np.asarray(pred_a), np.asarray(pred_b)
@@ -232,7 +232,7 @@ def export_int8(fp32, out, calib:np.ndarray, x:np.ndarray, y, slides, max_sens_d
     out, (s32, meta) = Path(out), onnx_session(fp32)
     with _atomic_path(out) as tmp:
         s8, _ = onnx_session(quantize_int8(fp32, tmp, calib))
-        r = slide_bootstrap(slides, y, onnx_probs(s32, x).argmax(1), onnx_probs(s8, x).argmax(1), pos=meta['classes'].index('Parasitized'), n=n_boot)
+        r = paired_slide_bootstrap(slides, y, onnx_probs(s32, x).argmax(1), onnx_probs(s8, x).argmax(1), pos=meta['classes'].index('Parasitized'), n=n_boot)
         if not np.isfinite((sens := r['sensitivity'])['change']): raise ValueError('the validation cells hold no parasitized cell: int8 sensitivity cannot be checked.')
         if -sens['change'] > max_sens_drop:
             raise Int8Refused(f'{out}: not written: int8 loses {-sens["change"]:.2f} points of sensitivity ({sens["a"]:.2f}% -> {sens["b"]:.2f}%, '

@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 
 # %% ../nbs/07_resume.ipynb #e342786d
-from .data import malaria_dls, sample_path
+from .data import DataError, malaria_dls, sample_path, slide_of
 from .download import sha256_file
 from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
-from .interpret import threshold_for_sensitivity, threshold_table
+from .interpret import metric_intervals, threshold_for_sensitivity, threshold_table
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
 def rng_states(dls=None) -> dict:
@@ -308,15 +308,21 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
                       s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
     return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
 
+def _n_slides(items) -> int|None:
+    try: return len({slide_of(f) for f in items})
+    except DataError: return None
+
 def run_metrics(learn, best_epoch, start:float,
                 target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
                 **settings) -> dict:
-    "What `metrics.json` holds: validation metrics, the threshold for `target_sensitivity` and its specificity, the settings, best epoch, sizes, seconds"
+    "What `metrics.json` holds: validation metrics with their slide-bootstrap intervals, the threshold for `target_sensitivity` and its specificity, the settings, best epoch, sizes, seconds"
     probs, targs = learn.get_preds(dl=learn.dls.valid)
     p_par, targs = probs[:, 0].numpy(), targs.numpy()
     t = threshold_for_sensitivity(p_par, targs, target_sensitivity)
     at = threshold_table(p_par, targs, [t]).iloc[0]
-    return dict(metrics_from_probs(probs, targs), target_sensitivity=target_sensitivity, threshold=t,
+    items = learn.dls.valid_ds.items
+    return dict(metrics_from_probs(probs, targs), intervals=metric_intervals(probs.numpy(), targs, items), slides=_n_slides(items),
+                target_sensitivity=target_sensitivity, threshold=t,
                 sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity), **settings,
                 best_epoch=best_epoch, train_images=len(learn.dls.train_ds), valid_images=len(learn.dls.valid_ds),
                 seconds=round(time.time() - start, 1))
