@@ -55,6 +55,12 @@ def _folder(s):
     if not p.is_dir(): raise argparse.ArgumentTypeError(f'{s} is a file: give the folder that holds Parasitized and Uninfected')
     return p
 
+def _csv_file(s):
+    "An existing file, checked as the parser reads it"
+    p = Path(s)
+    if not p.is_file(): raise argparse.ArgumentTypeError(f'{s} is not a file: give the corrections CSV that the label review (notebook 12) wrote')
+    return p
+
 def _run_folder(s):
     "The output folder of an earlier `malaria-nb train`"
     p = Path(s)
@@ -99,6 +105,8 @@ def train_command(p):
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
     p.add_argument('--target-sensitivity', type=float, default=0.97, help='report the threshold on P(Parasitized) that reaches this '
                    'sensitivity on the validation slides, and the specificity it costs (default: 0.97)')
+    p.add_argument('--corrections', type=_csv_file, help='reviewed labels (notebook 12): a CSV whose rows exclude or relabel cells, '
+                   'applied after the split (default: none)')
     p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train; in Colab, malaria_nb/train in My Drive, once a notebook has mounted Google Drive)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
