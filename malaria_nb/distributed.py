@@ -8,14 +8,14 @@ Docs: https://malaria-nb.github.io/malaria_nb/distributed.html.md"""
 __all__ = ['is_distributed', 'is_main', 'join_processes', 'main_first', 'distributed_fit', 'gathered_preds', 'launch_command',
            'launch_gpus', 'data_parallel_plan']
 
-# %% ../nbs/13_distributed.ipynb #43a19db2
+# %% ../nbs/13_distributed.ipynb #38b847aa
 import os, subprocess, sys
 from contextlib import contextmanager, nullcontext
 import torch
 from fastai.vision.all import *
 from fastai.distributed import DistributedDL
 
-# %% ../nbs/13_distributed.ipynb #10de498e
+# %% ../nbs/13_distributed.ipynb #288089a1
 @patch
 def _broadcast(self:DistributedDL, t, rank):
     "fastai's `DistributedDL._broadcast` (every process takes rank `rank`'s list `t`), with `.cuda()` only where the backend is nccl"
@@ -24,7 +24,7 @@ def _broadcast(self:DistributedDL, t, rank):
     torch.distributed.broadcast(t, rank)
     return t.cpu().tolist()
 
-# %% ../nbs/13_distributed.ipynb #0bd05f8d
+# %% ../nbs/13_distributed.ipynb #0ff1f453
 @patch
 def __len__(self:DistributedDL):
     "The batches each process draws: its shard of the cells (rounded up, as `get_idxs` pads it), in batches of `bs`"
@@ -37,7 +37,7 @@ def rng(self:DistributedDL):
     "The random generator of the wrapped loader, which shuffles the cells: a checkpoint saves it and a resume restores it"
     return self.dl.rng
 
-# %% ../nbs/13_distributed.ipynb #f961ba1b
+# %% ../nbs/13_distributed.ipynb #3eb7d488
 def is_distributed() -> bool:
     "Is this process one of several started by `torchrun` (or `accelerate launch`)?"
     return num_distrib() > 1
@@ -46,7 +46,7 @@ def is_main() -> bool:
     "Is this the process that writes files: rank 0, or the only one?"
     return rank_distrib() == 0
 
-# %% ../nbs/13_distributed.ipynb #28de8c9c
+# %% ../nbs/13_distributed.ipynb #9da68cbc
 def join_processes() -> torch.device:
     "Join the process group of a distributed run (nccl between GPUs, gloo on the CPU); this process's device"
     from accelerate import PartialState
@@ -60,14 +60,14 @@ def main_first():
     yield
     if is_distributed() and is_main(): distrib_barrier()
 
-# %% ../nbs/13_distributed.ipynb #ccdbb134
+# %% ../nbs/13_distributed.ipynb #49efe9c3
 def distributed_fit(learn):
     "fastai's `learn.distrib_ctx()` in a distributed run: nccl and synchronised batch norm on GPUs, gloo on the CPU; else no change"
     if not is_distributed(): return nullcontext(learn)
     gpu = torch.cuda.is_available()
     return learn.distrib_ctx(sync_bn=gpu, cpu=not gpu)
 
-# %% ../nbs/13_distributed.ipynb #b6c36125
+# %% ../nbs/13_distributed.ipynb #b1af8056
 def _gathered_order(n:int, world_size:int, bs:int) -> list:
     "The positions in a loader of `n` cells of the predictions that a `DistributedDL` over `world_size` processes gathers, in gathered order"
     m = -(-n // world_size)   # each shard, padded
@@ -84,7 +84,7 @@ def gathered_preds(learn, dl) -> tuple:
     res[0][order], res[1][order] = probs, targs
     return res
 
-# %% ../nbs/13_distributed.ipynb #5b5f4b63
+# %% ../nbs/13_distributed.ipynb #e501ad85
 def launch_command(n:int, # processes, one per GPU
                    argv:list, # the `malaria-nb` arguments, e.g. ['train', '--data', 'data/train']
                   ) -> list:
@@ -100,7 +100,7 @@ def launch_gpus(n:int, # processes, one per GPU
     if have < n: raise ValueError(f'--gpus {n}: this machine has {have} CUDA GPUs: give --gpus {have} or less')
     return subprocess.run(launch_command(n, argv)).returncode
 
-# %% ../nbs/13_distributed.ipynb #58dbe1ed
+# %% ../nbs/13_distributed.ipynb #838aa1a3
 def data_parallel_plan(cells:int, # training cells
                        bs:int, # batch size of each process (`--bs`)
                        procs=(1, 2, 4, 8), # numbers of processes (GPUs)
