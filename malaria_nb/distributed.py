@@ -61,7 +61,8 @@ def main_first():
     if is_distributed() and is_main(): distrib_barrier()
 
 # %% ../nbs/13_distributed.ipynb #49efe9c3
-def distributed_fit(learn):
+def distributed_fit(learn, # the `Learner` to fit in every process
+                   ):
     "fastai's `learn.distrib_ctx()` in a distributed run: nccl and synchronised batch norm on GPUs, gloo on the CPU; else no change"
     if not is_distributed(): return nullcontext(learn)
     gpu = torch.cuda.is_available()
@@ -74,7 +75,9 @@ def _gathered_order(n:int, world_size:int, bs:int) -> list:
     order = [r * m + j for i in range(-(-m // bs)) for r in range(world_size) for j in range(i * bs, min((i + 1) * bs, m))]
     return [k for k in order if k < n]
 
-def gathered_preds(learn, dl) -> tuple:
+def gathered_preds(learn, # the `Learner`, the same weights in every process
+                   dl, # the loader to predict, e.g. `learn.dls.valid`
+                  ) -> tuple:
     "`learn.get_preds(dl=dl)`; in a distributed run each process predicts its shard of `dl` and all get every prediction, in `dl`'s order"
     if not is_distributed(): return learn.get_preds(dl=dl)
     ddl = DistributedDL(dl)
