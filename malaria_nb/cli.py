@@ -75,6 +75,8 @@ def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
     precision = precision_for(torch.cuda.get_device_capability(0) if gpu else None)
     if workers is None: workers = 0 if data is None else min(8, os.cpu_count() or 1)   # the 360-cell sample decodes fastest in-process
     how = 'decode the images once into the cache' if pipeline == 'cached' else 'decode the images every epoch'
+    from malaria_nb.distributed import is_main
+    if not is_main(): return dict(num_workers=workers, precision=precision)   # a distributed run: rank 0 prints
     print(f"{torch.cuda.get_device_name(0) if gpu else 'CPU'}, {precision}, {pipeline} pipeline, {workers} worker process(es) {how}")
     return dict(num_workers=workers, precision=precision)
 
@@ -110,11 +112,15 @@ def train_command(p):
     p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train; in Colab, malaria_nb/train in My Drive, once a notebook has mounted Google Drive)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
+    p.add_argument('--gpus', type=positive, default=1, help='train data-parallel on this many GPUs, one process each, '
+                   'launched by torchrun (default: 1; notebook 13)')
     def run(args):
         from malaria_nb.resume import train_resumable
         from malaria_nb.export import save_cell_model
         from malaria_nb.interpret import headline_text
         from malaria_nb.environment import runs_root
+        from malaria_nb.distributed import is_distributed, is_main, launch_gpus
+        if args.gpus > 1 and not is_distributed(): return launch_gpus(args.gpus, ['train', *args.argv])   # runs this command N times
         if args.resume and args.out and args.out.resolve() != args.resume.resolve():
             raise ValueError(f'--resume {args.resume} and --out {args.out} name two folders: a resumed run stays in its folder, leave out --out')
         out = args.resume or args.out or runs_root(mount=False)/'train'   # on Google Drive in Colab
@@ -125,6 +131,7 @@ def train_command(p):
         runtime = train_runtime(args.data or saved.get('data'), args.pipeline or saved.get('pipeline', D['pipeline']), args.workers)
         learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, target_sensitivity=args.target_sensitivity,
                                      **runtime, **settings)
+        if not is_main(): return 0   # the other processes of a distributed run: rank 0 reports and writes the model
         print(f"{res['arch']} ({'ImageNet weights' if res['pretrained'] else 'from scratch'}), {res['epochs']} epochs, "
               f"{res['size']} px, best epoch {res['best_epoch']}, {res['seconds']} s" + (' (resumed)' if res['resumed'] else ''))
         print(f"validation ({res['valid_images']} cells, {res['split']} split): {headline_text(res)}")
@@ -162,6 +169,7 @@ def main(argv=None) -> int:
     p = Parser(prog=f'malaria-nb {name}', description=help_)
     run = getattr(importlib.import_module(mod), fn)(p)
     args = p.parse_args(argv[1:])
+    args.argv = argv[1:]   # as given, for a command that launches itself again (`train --gpus N`)
     try: return run(args)
     except (ValueError, OSError) as e:
         if os.environ.get('MALARIA_NB_DEBUG'): raise

@@ -14,7 +14,7 @@ __all__ = ['CKPT_KEYS', 'RUN_SETTINGS', 'TRANSFER_SETTINGS', 'rng_states', 'set_
 
 # %% ../nbs/07_resume.ipynb #674acfba
 import fcntl, hashlib, json, math, os, random, re, time, warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from .data import DataError, malaria_dls, sample_path, slide_of
 from .download import sha256_file
 from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
 from .interpret import metric_intervals, threshold_for_sensitivity, threshold_table
+from .distributed import distributed_fit, gathered_preds, is_distributed, is_main, join_processes, main_first
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
 def rng_states(dls=None) -> dict:
@@ -147,7 +148,7 @@ class ResumableCheckpoint(Callback):
         if self.epoch == self.start_epoch: self.sessions.append(dict(epoch=self.epoch, iteration=len(self.recorder.lrs)))
 
     def after_epoch(self):
-        if self.epoch < self.start_epoch: return
+        if self.epoch < self.start_epoch or not is_main(): return   # a distributed run: rank 0 alone writes
         rec, sch, scaler = self.recorder, self._sched(), getattr(self.learn, 'scaler', None)
         state = dict(version=1, epoch=self.epoch, model=get_model(self.model).state_dict(), opt=self.opt.state_dict(),
                      schedule=self.schedule, meta=self.meta, train_iter=self.train_iter, sessions=self.sessions,
@@ -316,7 +317,7 @@ def run_metrics(learn, best_epoch, start:float,
                 target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
                 **settings) -> dict:
     "What `metrics.json` holds: validation metrics with their slide-bootstrap intervals, the threshold for `target_sensitivity` and its specificity, the settings, best epoch, sizes, seconds"
-    probs, targs = learn.get_preds(dl=learn.dls.valid)
+    probs, targs = gathered_preds(learn, learn.dls.valid)   # shared among the processes of a distributed run (notebook 13)
     p_par, targs = probs[:, 0].numpy(), targs.numpy()
     t = threshold_for_sensitivity(p_par, targs, target_sensitivity)
     at = threshold_table(p_par, targs, [t]).iloc[0]
@@ -369,23 +370,24 @@ def train_resumable(out='runs/train', # the run folder: run.json, checkpoints/, 
     "The course's one training recipe: train a resumable run in `out` (or continue it); `settings` as in `RUN_SETTINGS`; `(learn, metrics)`"
     out, start = Path(out), time.time()
     s = _run_settings(out, resume, overwrite, settings)   # checked before the folder is touched
-    with run_lock(out):
-        if stale := remove_stale_temporaries(out): print(f'removed {len(stale)} temporary file(s) left by an interrupted run')
+    if is_distributed(): device = join_processes()   # one of N processes (notebook 13): rank 0 alone writes files
+    with run_lock(out) if is_main() else nullcontext(out):
+        if is_main() and (stale := remove_stale_temporaries(out)): print(f'removed {len(stale)} temporary file(s) left by an interrupted run')
         if resume and not checkpoints(out/'checkpoints'):   # stopped before the first checkpoint (in the head stage): start again
             print(f'{out} holds no checkpoint yet: the run stopped before its first one, so it starts again'); resume = False
         # a resume overwrites the weights: no need to fetch ImageNet weights again, nor to train the head alone
-        learn = run_learner({**s, 'pretrained': s['pretrained'] and not resume}, out, num_workers, precision, cache_dir, device)
+        with main_first(): learn = run_learner({**s, 'pretrained': s['pretrained'] and not resume}, out, num_workers, precision, cache_dir, device)
         learn.used_pretrained = s['pretrained']   # a resumed run too: its weights descend from ImageNet's
         best, cbs = EpochCheckpoints(monitor='accuracy', fname='epoch', keep_all=False), [StopOnNonFinite(), *L(cbs)]
         lr_max = slice(s['lr_min'], s['lr']) if s['lr_min'] else s['lr']
-        if resume: resume_one_cycle(learn, out/'checkpoints', cbs=[best, *cbs], schedule=one_cycle_schedule(s['epochs'], lr_max), keep=keep)
-        else:
-            _clear_run(out)
-            save_json(s, out/'run.json')
-            if s['freeze_epochs'] and s['pretrained']: learn.fit_one_cycle(s['freeze_epochs'], lr_max=s['head_lr'], cbs=StopOnNonFinite())
-            learn.unfreeze()
-            fit_resumable(learn, s['epochs'], out/'checkpoints', lr_max=lr_max, cbs=[best, *cbs], keep=keep)
+        with distributed_fit(learn):
+            if resume: resume_one_cycle(learn, out/'checkpoints', cbs=[best, *cbs], schedule=one_cycle_schedule(s['epochs'], lr_max), keep=keep)
+            else:
+                if is_main(): _clear_run(out); save_json(s, out/'run.json')
+                if s['freeze_epochs'] and s['pretrained']: learn.fit_one_cycle(s['freeze_epochs'], lr_max=s['head_lr'], cbs=StopOnNonFinite())
+                learn.unfreeze()
+                fit_resumable(learn, s['epochs'], out/'checkpoints', lr_max=lr_max, cbs=[best, *cbs], keep=keep)
         res = run_metrics(learn, best.best_epoch, start, target_sensitivity, **{**s, 'data': s['data'] or 'embedded sample'}, resumed=resume,
                           sessions=len(learn.sessions))
-        save_json(res, out/'metrics.json')
+        if is_main(): save_json(res, out/'metrics.json')
     return learn, res

@@ -128,7 +128,7 @@ class EpochCheckpoints(TrackerCallback):
         super().after_epoch()
         self.history.append(float(self.recorder.values[-1][self.idx]))
         if self.new_best: self.best_epoch = self.epoch
-        if self._skipped() or not (self.keep_all or self.new_best): return
+        if self._skipped() or not (self.keep_all or self.new_best) or rank_distrib(): return   # one process writes: rank 0
         self.learn.save(f'{self.fname}_{self.epoch}', with_opt=self.with_opt)
         if not self.keep_all:
             for f in (self.path/self.model_dir).glob(f'{self.fname}_*.pth'):
