@@ -8,7 +8,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet18.html.md"""
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'META', 'PICKLE', 'BACKUP', 'IMAGE_SIZES', 'META_FIELDS', 'ModelFileError', 'meta_sha256',
            'model_preprocessing', 'check_meta', 'verify_export', 'backup_export', 'save_cell_model', 'load_cell_model',
            'restore_backup', 'load_trusted_learner', 'image_items', 'cell_array', 'cell_tensor', 'CellFiles',
-           'collate_cells', 'cell_batches', 'prob_table', 'predict', 'decision_threshold', 'predict_command']
+           'collate_cells', 'decode_workers', 'cell_batches', 'prob_table', 'predict', 'decision_threshold',
+           'predict_command']
 
 # %% ../nbs/04_resnet18.ipynb #37353469
 import hashlib, json, math, os, shutil, tempfile
@@ -273,9 +274,15 @@ def collate_cells(items) -> tuple:
             [(i, e) for i, x, e in items if x is None])
 
 # %% ../nbs/04_resnet18.ipynb #26f0c5a5
+def decode_workers(n_files:int, bs:int, device) -> int:
+    "Processes to decode `n_files` images for a model on `device`: none for one batch, or on a CPU of 2 cores or fewer; else up to 4"
+    cores = os.cpu_count() or 1
+    if n_files <= bs or (torch.device(device).type == 'cpu' and cores <= 2): return 0   # workers would take the model's cores
+    return min(4, cores)
+
 def cell_batches(files, size, bs:int=64, n_workers:int|None=None) -> torch.utils.data.DataLoader:
-    "Batches of `collate_cells` over `files`, decoded in `n_workers` processes (default: up to 4; none for a single batch)"
-    if n_workers is None: n_workers = 0 if len(files) <= bs else min(4, os.cpu_count() or 1)
+    "Batches of `collate_cells` over `files`, decoded in `n_workers` processes (default: `decode_workers` for a CPU model)"
+    if n_workers is None: n_workers = decode_workers(len(files), bs, 'cpu')
     if n_workers < 0: raise ValueError(f'the number of workers must be 0 or more, not {n_workers}.')
     return torch.utils.data.DataLoader(CellFiles(files, size), batch_size=bs, num_workers=n_workers, collate_fn=collate_cells)
 
@@ -301,7 +308,7 @@ def predict(model_dir, items, bs:int=64, device=None, n_workers:int|None=None) -
     mean, std = (torch.tensor(meta[k], device=device)[None, :, None, None] for k in ('mean', 'std'))
     probs, errors = torch.full((len(files), len(meta['classes'])), float('nan')), [''] * len(files)
     with torch.inference_mode():
-        for idx, x, errs in cell_batches(files, meta['image_size'], bs, n_workers):
+        for idx, x, errs in cell_batches(files, meta['image_size'], bs, ifnone(n_workers, decode_workers(len(files), bs, device))):
             for i, e in errs: errors[i] = e
             if x is not None: probs[idx] = model((x.to(device).float().div_(255.) - mean) / std).float().softmax(1).cpu()
     return prob_table(files, probs, meta['classes'], errors)
@@ -326,7 +333,7 @@ def predict_command(p):
     p.add_argument('--model', required=True, metavar='DIR', help='the folder `save_cell_model` / `malaria-nb train` exported (model.json, model.safetensors)')
     p.add_argument('--out', default='predictions.csv', help='the CSV to write (default: predictions.csv in the current folder)')
     p.add_argument('--bs', type=int, default=64, help='images per batch (default 64)')
-    p.add_argument('--workers', type=int, default=None, metavar='N', help='processes decoding images (default: up to 4; none for a single batch)')
+    p.add_argument('--workers', type=int, default=None, metavar='N', help='processes decoding images (default: none for a single batch, or on a CPU of 2 cores or fewer, where they would slow the model down; else up to 4)')
     p.add_argument('--threshold', default=None, metavar='T', help="also flag each cell with P(Parasitized) >= T (a 'flagged' column): "
                    "a probability, or 'model' for the threshold `malaria-nb train` chose for its target sensitivity")
     def run(args) -> int:
