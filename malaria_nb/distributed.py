@@ -15,6 +15,10 @@ import torch
 from fastai.vision.all import *
 from fastai.distributed import DistributedDL
 
+# %% ../nbs/13_distributed.ipynb #8110f456
+if not hasattr(DistributedDL, 'fastai_broadcast'):   # fastai's own methods, kept once per process, before the patches below
+    DistributedDL.fastai_broadcast, DistributedDL.fastai_len = DistributedDL._broadcast, DistributedDL.__len__
+
 # %% ../nbs/13_distributed.ipynb #288089a1
 @patch
 def _broadcast(self:DistributedDL, t, rank):
