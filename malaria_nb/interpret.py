@@ -8,8 +8,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/interpretation.html.md"""
 __all__ = ['HEADLINE', 'training_history', 'plot_history', 'Preds', 'valid_preds', 'plot_confusion', 'report_df', 'plot_roc',
            'threshold_table', 'threshold_for_sensitivity', 'reliability', 'plot_reliability', 'top_losses',
            'cell_batch', 'cell_image', 'plot_top_losses_cam', 'grad_cam', 'show_cam', 'plot_top_losses_gradcam',
-           'slide_accuracy', 'plot_slide_accuracy', 'slide_bootstrap', 'metric_intervals', 'headline_text', 'load_run',
-           'interpret_run', 'interpret_command']
+           'slide_accuracy', 'plot_slide_accuracy', 'slide_bootstrap', 'slide_names', 'metric_intervals',
+           'headline_text', 'load_run', 'interpret_run', 'interpret_command']
 
 # %% ../nbs/06_interpretation.ipynb #3833e138
 import json, math
@@ -315,15 +315,19 @@ HEADLINE = ('accuracy', 'sensitivity', 'specificity', 'roc_auc')
 
 def _headline(probs, targs, slides): return {k: metrics_from_probs(probs, targs)[k] for k in HEADLINE}
 
+def slide_names(items) -> list|None:
+    "The slide of each image file in `items`, or None where a file name carries no slide id"
+    try: return [slide_of(f) for f in items]
+    except DataError: return None
+
 def metric_intervals(probs,         # (N, 2) class probabilities of the validation cells
                      targs,         # their true classes
-                     items,         # their image files, named `C<slide>_...`
+                     slides,        # their slides (`slide_names`), or None
                      n:int=1000,    # bootstrap replicates
                      ci:float=0.95, # coverage of each interval
                     ) -> dict|None:
-    "`[lo, hi]` of each headline metric by a slide bootstrap, or None where the file names name no slides"
-    try: slides = [slide_of(f) for f in items]
-    except DataError: return None
+    "`[lo, hi]` of each headline metric by a slide bootstrap, or None without slides"
+    if slides is None: return None
     bs = slide_bootstrap(_headline, probs, targs, slides, n=n, ci=ci)
     return {k: [round(float(bs.lo[k]), 4), round(float(bs.hi[k]), 4)] for k in HEADLINE}
 
@@ -386,7 +390,7 @@ def interpret_run(learn, out, k:int=9, target:float=0.98) -> dict:
     res = dict(metrics_from_probs(preds.probs, preds.targs), confusion=cm.tolist(), ece=ece, target_sensitivity=target,
                threshold=t, sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity),
                worst_slide=sa.index[0], worst_slide_accuracy=float(sa.accuracy.iloc[0]), slides=len(sa),
-               intervals=metric_intervals(preds.probs, preds.targs, preds.items))
+               intervals=metric_intervals(preds.probs, preds.targs, slide_names(preds.items)))
     save_json(res, out/'summary.json')
     return res
 

@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 
 # %% ../nbs/07_resume.ipynb #e342786d
-from .data import DataError, malaria_dls, sample_path, slide_of
+from .data import malaria_dls, sample_path
 from .download import sha256_file
 from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
-from .interpret import metric_intervals, threshold_for_sensitivity, threshold_table
+from .interpret import metric_intervals, slide_names, threshold_for_sensitivity, threshold_table
 from .distributed import distributed_fit, gathered_preds, is_distributed, is_main, join_processes, main_first
 
 # %% ../nbs/07_resume.ipynb #a4eaa155
@@ -309,10 +309,6 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
                       s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
     return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
 
-def _n_slides(items) -> int|None:
-    try: return len({slide_of(f) for f in items})
-    except DataError: return None
-
 def run_metrics(learn, best_epoch, start:float,
                 target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
                 **settings) -> dict:
@@ -321,8 +317,9 @@ def run_metrics(learn, best_epoch, start:float,
     p_par, targs = probs[:, 0].numpy(), targs.numpy()
     t = threshold_for_sensitivity(p_par, targs, target_sensitivity)
     at = threshold_table(p_par, targs, [t]).iloc[0]
-    items = learn.dls.valid_ds.items
-    return dict(metrics_from_probs(probs, targs), intervals=metric_intervals(probs.numpy(), targs, items), slides=_n_slides(items),
+    slides = slide_names(learn.dls.valid_ds.items)
+    return dict(metrics_from_probs(probs, targs), intervals=metric_intervals(probs.numpy(), targs, slides),
+                slides=None if slides is None else len(set(slides)),
                 target_sensitivity=target_sensitivity, threshold=t,
                 sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity), **settings,
                 best_epoch=best_epoch, train_images=len(learn.dls.train_ds), valid_images=len(learn.dls.valid_ds),
