@@ -36,8 +36,14 @@ def course_data(profile:Profile, # the course profile (`course_profile()`), reso
                 root='data', # the folder that notebook 01 downloads into
                 download:bool=False, # download the dataset into `root` when it is not there (a fresh Colab runtime)
                ) -> Path:
-    "The image folder for `profile`: the embedded sample when quick, else `root`/train from notebook 01 (downloaded if asked)"
+    "The image folder for `profile`: the embedded sample when quick, `MALARIA_NB_DATA` when set, else `root`/train (downloaded if asked)"
     if profile.quick: return sample_path()
+    if profile.data:   # the real profile, or a GPU run on a folder of your own
+        path = Path(profile.data)
+        if (path/'cell_images').is_dir(): path = path/'cell_images'   # the archive's layout
+        if not path.is_dir(): raise FileNotFoundError(f'MALARIA_NB_DATA={profile.data} is not a folder: point it at the folder that '
+                                                      'holds Parasitized/ and Uninfected/ (or cell_images/ with them)')
+        return path
     path = Path(root)/'train'
     if not path.exists() and download:
         from malaria_nb.download import download_malaria, archive_checks

@@ -6,7 +6,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/environment.html.md"""
 
 # %% auto #0
 __all__ = ['DRIVE_MOUNT', 'in_colab', 'in_test', 'nvidia_driver', 'ram_gib', 'EnvReport', 'env_report', 'precision_for',
-           'largest_batch', 'probe_batch_size', 'Profile', 'course_profile', 'runs_root', 'run_folder']
+           'largest_batch', 'probe_batch_size', 'Profile', 'imagenet_weights_on_disk', 'course_profile', 'runs_root',
+           'run_folder']
 
 # %% ../nbs/00_environment.ipynb #b204972b
 import os, platform, shutil, subprocess, tempfile
@@ -136,21 +137,24 @@ def probe_batch_size(arch:str='resnet18', size:int=128, start:int=1024, precisio
 # %% ../nbs/00_environment.ipynb #664f1ba1
 @dataclass
 class Profile:
-    "Settings shared by every notebook: `full` on a GPU, `quick` for tests and CPUs"
-    name: str          # 'full' or 'quick'
+    "Settings shared by every notebook: `full` on a GPU, `real` on a CPU with NIH images, `quick` for tests"
+    name: str          # 'full', 'real' or 'quick'
     reason: str        # why this profile was chosen
     size: int          # image size in pixels
     bs: int            # default batch size
     max_epochs: int|None  # cap on epochs (`None`: the tutorial's count)
     precision: str     # 'fp32', 'fp16' or 'bf16'
     max_size: int|None = None  # cap on image size (`None`: the tutorial's)
+    data: str|None = None  # the folder of NIH images (`MALARIA_NB_DATA`); `None`: the sample (quick) or notebook 01's download
+    weights: bool = True   # ImageNet weights to start from (the real profile: only if they are on disk already)
+    machine: str = ''      # what ran it, e.g. 'Tesla T4' or 'CPU, 2 cores'
 
     @property
     def quick(self) -> bool: return self.name == 'quick'
     @property
     def pretrained(self) -> bool:
-        "Start from ImageNet weights? In the full profile, yes (they are downloaded); the quick profile trains from scratch"
-        return not self.quick
+        "Start from ImageNet weights? Full: yes (downloaded); real: if they are on disk; quick: no, from scratch"
+        return not self.quick and self.weights
 
     def epochs(self, full:int) -> int:
         "The number of epochs to run where the tutorial ran `full`"
@@ -161,28 +165,44 @@ class Profile:
         return full if self.max_size is None else min(full, self.max_size)
 
     def __str__(self):
-        data = 'the embedded sample' if self.quick else 'the full NIH dataset'
+        data = ('the embedded sample' if self.quick else f'the NIH images in {Path(self.data).name}/' if self.data
+                else 'the full NIH dataset')
         ep = 'the tutorial\'s epochs' if self.max_epochs is None else f'at most {self.max_epochs} epoch(s)'
         w = 'ImageNet weights' if self.pretrained else 'from scratch'
-        return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {w}, {self.precision}'
+        on = f', on {self.machine}' if self.machine else ''
+        return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {w}, {self.precision}{on}'
     __repr__ = __str__
 
+
 # %% ../nbs/00_environment.ipynb #b5cf4acd
+def imagenet_weights_on_disk(arch:str='resnet34') -> bool:
+    "Are torchvision's ImageNet weights for `arch` in torch's cache already (no download needed)?"
+    import torchvision
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    return (Path(torch.hub.get_dir())/'checkpoints'/Path(url).name).exists()
+
 def course_profile(quick:bool|None=None) -> Profile:
-    "The profile for this run: `quick` if asked, in tests, with `MALARIA_NB_QUICK=1` or without a GPU; else `full`"
+    "The profile for this run: `quick` if asked, in tests or with `MALARIA_NB_QUICK=1`; else `full` on a GPU, `real` with `MALARIA_NB_DATA`, else `quick`"
     gpu = torch.cuda.is_available()
     precision = precision_for(torch.cuda.get_device_capability(0) if gpu else None)
+    machine = torch.cuda.get_device_name(0) if gpu else f'CPU, {os.cpu_count()} cores'
+    data = os.environ.get('MALARIA_NB_DATA') or None
     if quick is None and os.environ.get('MALARIA_NB_REHEARSAL', '') not in ('', '0'):   # CI's rehearsal of a Colab run
         return Profile('full', 'MALARIA_NB_REHEARSAL=1: the full code path at a tiny scale', size=32, bs=64, max_epochs=2,
-                       precision=precision, max_size=32)
+                       precision=precision, max_size=32, machine=machine)
+    real = False
     if quick is None:
         if in_test(): quick, reason = True, 'IN_TEST is set'
         elif os.environ.get('MALARIA_NB_QUICK', '') not in ('', '0'): quick, reason = True, 'MALARIA_NB_QUICK=1'
-        elif not gpu: quick, reason = True, 'no GPU'
-        else: quick, reason = False, f'GPU {torch.cuda.get_device_name(0)}'
+        elif gpu: quick, reason = False, f'GPU {machine}'
+        elif data: quick, real, reason = False, True, 'no GPU, MALARIA_NB_DATA is set'
+        else: quick, reason = True, 'no GPU, no MALARIA_NB_DATA'
     else: reason = 'asked for'
-    if quick: return Profile('quick', reason, size=64, bs=64, max_epochs=2, precision=precision)
-    return Profile('full', reason, size=128, bs=64, max_epochs=None, precision=precision)
+    if quick: return Profile('quick', reason, size=64, bs=64, max_epochs=2, precision=precision, machine=machine)
+    if real: return Profile('real', reason, size=64, bs=64, max_epochs=5, precision=precision, max_size=64, data=data,
+                            weights=imagenet_weights_on_disk(), machine=machine)
+    return Profile('full', reason, size=128, bs=64, max_epochs=None, precision=precision, data=data, machine=machine)
+
 
 # %% ../nbs/00_environment.ipynb #7aeb2bd0
 DRIVE_MOUNT = '/content/drive'
