@@ -1,5 +1,5 @@
-"""Fail if a stored notebook output shows a learner what it should not: progress-bar residue, a warning, or a path of
-the machine that ran it. With --fix, strip progress residue from stream outputs (the final text of each line, the
+"""Fail if a stored notebook output shows a learner what it should not: progress-bar residue, a warning, a path of
+the machine that ran it, or a figure over 150 kB (the repository stays light). With --fix, strip progress residue from stream outputs (the final text of each line, the
 progress lines dropped); paths and warnings are reported for a person to fix.
 
 With --fix also: warnings printed to stderr (an import's deprecation notice) are dropped, and the temporary folders of a
@@ -13,6 +13,7 @@ from pathlib import Path
 PROGRESS = re.compile(r'█|\|[-█]{10,}\||^\s*Epoch \d+/\d+ :')
 PATH = re.compile(r'(?<![\w.])/(?:tmp|work|root|home|Users|content|private)/')
 WARNING = re.compile(r'\b\w*Warning\b|warnings\.warn\(')
+MAX_FIGURE = 150_000   # bytes of a stored image
 
 def texts(o):
     "The text of an output, as (key, text) pairs"
@@ -31,6 +32,8 @@ def problems(nb):
     for i, c in enumerate(nb['cells']):
         for o in c.get('outputs', []):
             if o['output_type'] == 'stream' and o.get('name') == 'stderr': res.append((i, 'stderr output'))
+            for k, v in o.get('data', {}).items():
+                if k.startswith('image/') and len(''.join(v)) * 3 // 4 > MAX_FIGURE: res.append((i, f'figure over {MAX_FIGURE // 1000} kB'))
             for _, t in texts(o):
                 if PROGRESS.search(t) or '\r' in t: res.append((i, 'progress residue'))
                 if PATH.search(t): res.append((i, 'machine path'))
