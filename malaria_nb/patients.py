@@ -22,7 +22,7 @@ from scipy.stats import beta
 
 # %% ../nbs/11_patients.ipynb #5c0b0809
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
-from .train import save_json
+from .train import ARCHS, save_json
 from .interpret import slide_bootstrap
 from .resume import checkpoints, train_resumable
 
@@ -269,13 +269,17 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
     p.add_argument('--folds', type=int, default=5, help='number of folds of slides (default 5)')
     p.add_argument('--out', default='runs/cv', help='output folder: a run per fold in fold_I, and cv.json (default runs/cv)')
     p.add_argument('--epochs', type=int, default=None, help='epochs per fold (default: as `malaria-nb train`)')
+    p.add_argument('--arch', choices=list(ARCHS), default=None, help='architecture (default: as `malaria-nb train`)')
+    p.add_argument('--size', type=int, default=None, help='image size in pixels (default: as `malaria-nb train`)')
     p.add_argument('--seed', type=int, default=42, help='seed of the assignment of slides to folds (default 42)')
     def run(args) -> int:
         if args.folds < 2: raise ValueError(f'--folds must be at least 2, not {args.folds}.')
         if args.epochs is not None and args.epochs < 1: raise ValueError(f'--epochs must be at least 1, not {args.epochs}.')
+        if args.size is not None and args.size < 16: raise ValueError(f'--size must be at least 16 pixels, not {args.size}.')
         from malaria_nb.cli import train_runtime
         runtime = train_runtime(args.data, 'cached') if train is None else None
-        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, runtime=runtime, epochs=args.epochs)
+        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, runtime=runtime,
+                               epochs=args.epochs, arch=args.arch, size=args.size)
         print(table.round(4).to_string())
         print(f'wrote {Path(args.out)/"cv.json"}; each fold\'s run is in {Path(args.out)}/fold_I')
         return 0
