@@ -6,8 +6,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/environment.html.md"""
 
 # %% auto #0
 __all__ = ['DRIVE_MOUNT', 'in_colab', 'in_test', 'nvidia_driver', 'ram_gib', 'EnvReport', 'env_report', 'precision_for',
-           'largest_batch', 'probe_batch_size', 'Profile', 'imagenet_weights_on_disk', 'course_profile', 'runs_root',
-           'run_folder']
+           'largest_batch', 'probe_batch_size', 'Profile', 'course_profile', 'runs_root', 'run_folder']
 
 # %% ../nbs/00_environment.ipynb #b204972b
 import os, platform, shutil, subprocess, tempfile
@@ -173,14 +172,7 @@ class Profile:
         return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {w}, {self.precision}{on}'
     __repr__ = __str__
 
-
 # %% ../nbs/00_environment.ipynb #b5cf4acd
-def imagenet_weights_on_disk(arch:str='resnet34') -> bool:
-    "Are torchvision's ImageNet weights for `arch` in torch's cache already (no download needed)?"
-    import torchvision
-    url = torchvision.models.get_model_weights(arch).DEFAULT.url
-    return (Path(torch.hub.get_dir())/'checkpoints'/Path(url).name).exists()
-
 def course_profile(quick:bool|None=None) -> Profile:
     "The profile for this run: `quick` if asked, in tests or with `MALARIA_NB_QUICK=1`; else `full` on a GPU, `real` with `MALARIA_NB_DATA`, else `quick`"
     gpu = torch.cuda.is_available()
@@ -199,10 +191,11 @@ def course_profile(quick:bool|None=None) -> Profile:
         else: quick, reason = True, 'no GPU, no MALARIA_NB_DATA'
     else: reason = 'asked for'
     if quick: return Profile('quick', reason, size=64, bs=64, max_epochs=2, precision=precision, machine=machine)
-    if real: return Profile('real', reason, size=64, bs=64, max_epochs=5, precision=precision, max_size=64, data=data,
-                            weights=imagenet_weights_on_disk(), machine=machine)
+    if real:
+        from malaria_nb.train import weights_cached   # notebook 03's look into torch's cache (imported here: train imports this module)
+        return Profile('real', reason, size=64, bs=64, max_epochs=5, precision=precision, max_size=64, data=data,
+                       weights=weights_cached('resnet34'), machine=machine)
     return Profile('full', reason, size=128, bs=64, max_epochs=None, precision=precision, data=data, machine=machine)
-
 
 # %% ../nbs/00_environment.ipynb #7aeb2bd0
 DRIVE_MOUNT = '/content/drive'

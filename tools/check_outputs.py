@@ -1,10 +1,12 @@
 """Fail if a stored notebook output shows a learner what it should not: progress-bar residue, a warning, a path of
-the machine that ran it, or a figure over 150 kB (the repository stays light). With --fix, strip progress residue from stream outputs (the final text of each line, the
-progress lines dropped); paths and warnings are reported for a person to fix.
+the machine that ran it, or a figure over 150 kB (the repository stays light). With --fix, strip progress residue
+from stream outputs (the final text of each line, the progress lines dropped); paths and warnings are reported for a
+person to fix.
 
 With --fix also: a figure over 150 kB is stored with a 256-colour palette (the same pixels, to the eye; a Grad-CAM
-grid of 27 panels goes from about 300 kB to 80 kB), and warnings printed to stderr (an import's deprecation notice) are dropped, and the temporary folders of a
-test run (/tmp/tmpXXXX/) are cut from stored text, leaving the names relative to them.
+grid of 27 panels went from 299 kB to 81 kB), warnings printed to stderr (an import's deprecation notice) are
+dropped, and the temporary folders of a test run (/tmp/tmpXXXX/) are cut from stored text, leaving the names
+relative to them.
 
 Usage: python tools/check_outputs.py [--fix] [NOTEBOOK ...]   (default: nbs/*.ipynb)
 """
@@ -15,6 +17,10 @@ PROGRESS = re.compile(r'█|\|[-█]{10,}\||^\s*Epoch \d+/\d+ :')
 PATH = re.compile(r'(?<![\w.])/(?:tmp|work|root|home|Users|content|private)/')
 WARNING = re.compile(r'\b\w*Warning\b|warnings\.warn\(')
 MAX_FIGURE = 150_000   # bytes of a stored image
+
+def too_big(k, v) -> bool:
+    "Is the output `v` of type `k` an image of more than `MAX_FIGURE` bytes (stored as base64)?"
+    return k.startswith('image/') and len(''.join(v)) * 3 // 4 > MAX_FIGURE
 
 def texts(o):
     "The text of an output, as (key, text) pairs"
@@ -34,7 +40,7 @@ def problems(nb):
         for o in c.get('outputs', []):
             if o['output_type'] == 'stream' and o.get('name') == 'stderr': res.append((i, 'stderr output'))
             for k, v in o.get('data', {}).items():
-                if k.startswith('image/') and len(''.join(v)) * 3 // 4 > MAX_FIGURE: res.append((i, f'figure over {MAX_FIGURE // 1000} kB'))
+                if too_big(k, v): res.append((i, f'figure over {MAX_FIGURE // 1000} kB'))
             for _, t in texts(o):
                 if PROGRESS.search(t) or '\r' in t: res.append((i, 'progress residue'))
                 if PATH.search(t): res.append((i, 'machine path'))
@@ -52,7 +58,7 @@ def lighter_png(b64:str) -> str:
     return new if len(new) < len(b64) else b64
 
 def fix(nb):
-    "Strip progress residue and warnings from `nb`'s stream outputs, and temporary folders from all text outputs"
+    "Strip progress residue and warnings from `nb`'s stream outputs and temporary folders from its text; lighten big PNGs"
     for c in nb['cells']:
         outs = []
         for o in c.get('outputs', []):
@@ -62,7 +68,7 @@ def fix(nb):
                 o['text'] = (t + '\n').splitlines(keepends=True)
             for k, v in o.get('data', {}).items():
                 if k.startswith('text/'): o['data'][k] = TMP.sub('', ''.join(v)).splitlines(keepends=True)
-                if k == 'image/png' and len(''.join(v)) * 3 // 4 > MAX_FIGURE: o['data'][k] = lighter_png(''.join(v))
+                if k == 'image/png' and too_big(k, v): o['data'][k] = lighter_png(''.join(v))
             if 'text' in o: o['text'] = TMP.sub('', ''.join(o['text'])).splitlines(keepends=True)
             outs.append(o)
         if 'outputs' in c: c['outputs'] = outs

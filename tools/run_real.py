@@ -10,7 +10,7 @@ import json, os, sys, time
 from pathlib import Path
 
 def run(fn:Path):
-    "Execute `fn` in the real profile; the executed notebook (a dict), or an exception"
+    "Execute `fn` as `nbdev-test` would (its cell filter), without `IN_TEST`; the executed notebook as a dict"
     from nbdev.process import NBProcessor
     from nbdev.test import _skip_cell
     from execnb.shell import CaptureShell
