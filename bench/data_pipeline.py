@@ -2,7 +2,7 @@
 
 (a) plain: `ImageDataLoaders.from_folder` with `Resize(size, squish)` per item and flips + ImageNet normalisation
     per batch, 2 DataLoader workers (the tutorial's pipeline in fastai 2).
-(b) cached: `malaria_nb.data.cached_dls`, batches sliced from a memory-mapped uint8 cache, flips and
+(b) cached: `malaria_nb.cache.cached_dls`, batches sliced from a memory-mapped uint8 cache, flips and
     normalisation on the batch; plus the one-time cost of building that cache (2 worker processes).
 Both read the same images and use the same random 80/20 split (seed 42); both deliver normalised float batches
 on the device (the GPU if there is one). The first batch of each run is a warm-up and is timed separately.
@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))  # this checkout's malaria_nb, not another install
 
 import numpy as np, PIL, torch, fastai
 from fastai.vision.all import *
-from malaria_nb.data import cell_files, cell_cache, cached_dls, check_image_folder
+from malaria_nb.data import cell_files, check_image_folder
+from malaria_nb.cache import cell_cache, cached_dls
 
 def subset_folder(src:Path, n:int, dest:Path) -> Path:
     "A folder of symlinks to `n` images of `src` drawn at random (seed 0), in the same class layout"

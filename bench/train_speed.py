@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from fastai.vision.all import Callback
 
-from malaria_nb.data import cell_cache, malaria_dls
+from malaria_nb.cache import cell_cache, malaria_dls
 from malaria_nb.resume import RUN_SETTINGS, run_learner, train_resumable
 
 ROOT = Path(__file__).resolve().parents[1]

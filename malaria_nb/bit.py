@@ -20,7 +20,8 @@ import timm
 from fastai.vision.all import *
 
 # %% ../nbs/08_big_transfer.ipynb #f96d2f5a
-from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms, cached_dls
+from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms
+from .cache import cached_dls
 from .train import malaria_metrics, metrics_from_probs, WeightsUnavailable
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62

@@ -7,9 +7,7 @@ Docs: https://malaria-nb.github.io/malaria_nb/data.html.md"""
 # %% auto #0
 __all__ = ['CLASSES', 'MAX_CELL_PIXELS', 'DECISIONS', 'CORRECTION_COLUMNS', 'sample_path', 'course_data', 'DataError',
            'cell_files', 'check_image_folder', 'load_cell', 'CellImage', 'slide_of', 'patient_of', 'patient_split',
-           'patient_splitter', 'cell_splitter', 'split_report', 'cell_transforms', 'plain_dls', 'decode_cell',
-           'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips', 'NormalizeCells', 'CellArray',
-           'CachedCells', 'CachedDL', 'CellDataLoaders', 'cached_dls', 'malaria_dls', 'read_corrections',
+           'patient_splitter', 'cell_splitter', 'split_report', 'cell_transforms', 'plain_dls', 'read_corrections',
            'apply_corrections']
 
 # %% ../nbs/02_data.ipynb #82d81a23
@@ -205,232 +203,6 @@ def plain_dls(path, # a folder with one sub-folder of images per class
                       splitter=splitter, item_tfms=item_tfms, batch_tfms=batch_tfms)
     return block.dataloaders(Path(path), bs=bs, num_workers=num_workers, seed=seed, **kwargs)
 
-# %% ../nbs/02_data.ipynb #596cc6b8
-import json, time, hashlib
-from fastcore.parallel import parallel
-
-# %% ../nbs/02_data.ipynb #eebbbf1f
-def decode_cell(fn, size:int) -> np.ndarray:
-    "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
-    return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
-
-# %% ../nbs/02_data.ipynb #1c8f16e7
-_CACHE_VERSION = 1
-
-def cache_key(files, size:int) -> str:
-    "A hash of the paths, byte sizes and modification times of `files`, and of `size`"
-    h = hashlib.sha256(f'malaria_nb cell cache v{_CACHE_VERSION} size={size}\n'.encode())
-    for f in files:
-        st = os.stat(f)
-        h.update(f'{os.path.abspath(f)}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
-    return h.hexdigest()[:16]
-
-# %% ../nbs/02_data.ipynb #72046486
-def default_cache_dir() -> Path:
-    "Where caches go: `$MALARIA_NB_CACHE` if set, else `~/.cache/malaria_nb`"
-    return Path(os.environ.get('MALARIA_NB_CACHE') or Path.home()/'.cache'/'malaria_nb')
-
-def _read_meta(fn) -> dict:
-    "The JSON beside a cache, or `{}` where it is missing or unreadable (so that the cache gets rebuilt)"
-    try: return json.loads(Path(fn).read_text())
-    except (OSError, ValueError): return {}
-
-def _fill_rows(job):
-    "Decode the files of `job` (array path, first row, files, size) into their rows of the array"
-    arr_fn, start, fns, size = job
-    arr = np.load(arr_fn, mmap_mode='r+')
-    for i,fn in enumerate(fns): arr[start + i] = decode_cell(fn, size).transpose(2, 0, 1)
-    arr.flush()
-    return len(fns)
-
-# %% ../nbs/02_data.ipynb #0be9b2b5
-class CellCache:
-    "Every cell of a folder decoded once: `images` uint8 (N, 3, size, size) memory-mapped from `fn`, `labels`, `files`"
-    def __init__(self, fn, meta:dict, files, built:bool):
-        self.fn, self.meta, self.files, self.built = Path(fn), meta, L(files), built
-        self.images = np.load(self.fn, mmap_mode='r')
-        self.labels = np.array(meta['labels'], dtype=np.int64)
-        self.size, self.key = meta['size'], meta['key']
-
-    def __len__(self): return len(self.files)
-    def __repr__(self): return f'CellCache({len(self)} cells, {self.size} px, {self.fn.name})'
-    def _repr_markdown_(self):
-        how = f'built now in {self.meta["seconds"]:.1f} s' if self.built else 'reused'
-        counts = ', '.join(f'{n} {c}' for c,n in zip(CLASSES, np.bincount(self.labels, minlength=len(CLASSES))))
-        return (f'| | |\n|---|---|\n| cells | {len(self)} ({counts}) |\n| array | {self.images.shape} {self.images.dtype}, '
-                f'{self.images.nbytes/2**20:.1f} MiB |\n| file | `{self.fn.name}` |\n| this call | {how} |')
-
-# %% ../nbs/02_data.ipynb #1637410f
-def cell_cache(path, # a folder with one sub-folder of images per class
-               size:int=64, # the square size, in pixels, every cell is squished to
-               cache_dir=None, # where caches live (default: `default_cache_dir()`)
-               n_workers:int=2, # processes that decode images (0: in this process)
-               progress:bool|None=None, # show a progress bar (default: for more than 2,000 files)
-              ) -> CellCache:
-    "Decode every cell under `path` once into a `size`-pixel uint8 cache; reused while the files and `size` are unchanged"
-    path = Path(path)
-    check_image_folder(path)
-    files = cell_files(path)
-    labels = [parent_label(f) for f in files]
-    if bad := [f for f,l in zip(files, labels) if l not in CLASSES]:
-        raise DataError(f'{bad[0]}: not in a {" or ".join(CLASSES)} folder; move or remove it ({len(bad)} such file(s)).')
-    key, cache_dir = cache_key(files, size), Path(cache_dir or default_cache_dir())
-    fn = cache_dir/f'cells_{size}px_{key}.npy'
-    meta_fn = fn.with_suffix('.json')
-    meta = _read_meta(meta_fn)
-    if fn.exists() and meta.get('key') == key and meta.get('n') == len(files): return CellCache(fn, meta, files, built=False)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    start, tmp = time.perf_counter(), fn.with_name(f'{fn.stem}.{os.getpid()}.tmp.npy')
-    try:
-        np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(files), 3, size, size)).flush()
-        chunk = max(1, min(256, -(-len(files) // (8 * max(n_workers, 1)))))
-        jobs = [(str(tmp), i, [str(f) for f in files[i:i+chunk]], size) for i in range(0, len(files), chunk)]
-        if progress is None: progress = len(files) > 2000
-        parallel(_fill_rows, jobs, n_workers=n_workers, progress=progress)
-        meta = dict(key=key, size=size, n=len(files), root=str(path.resolve()), classes=CLASSES,
-                    files=[f.relative_to(path).as_posix() for f in files], labels=[CLASSES.index(l) for l in labels],
-                    seconds=time.perf_counter() - start, built=time.strftime('%Y-%m-%d %H:%M:%S'), version=_CACHE_VERSION)
-        tmp_meta = meta_fn.with_name(f'{meta_fn.stem}.{os.getpid()}.tmp.json')
-        tmp_meta.write_text(json.dumps(meta))
-        os.replace(tmp, fn)
-        os.replace(tmp_meta, meta_fn)
-    finally:
-        tmp.unlink(missing_ok=True)
-    for old in cache_dir.glob(f'cells_{size}px_*.json'):
-        if old != meta_fn and '.tmp.' not in old.name and _read_meta(old).get('root') == meta['root']:
-            old.with_suffix('.npy').unlink(missing_ok=True); old.unlink(missing_ok=True)
-    return CellCache(fn, meta, files, built=True)
-
-# %% ../nbs/02_data.ipynb #86139a59
-class DihedralFlips(Transform):
-    "Turn each image of a square batch by a random one of the 8 dihedral symmetries (training only)"
-    split_idx, order = 0, 5
-    def __init__(self): super().__init__(); self._perms = {}
-
-    def perms(self, size:int, device=None) -> Tensor:
-        "(8, size*size): for symmetry `k` as in `TensorImage.dihedral(k)`, the source of each pixel of a `size` square"
-        key = (size, str(device))
-        if key not in self._perms:
-            base = TensorImage(torch.arange(size * size, device=device).view(size, size))
-            self._perms[key] = torch.stack([base.dihedral(k).flatten() for k in range(8)]).as_subclass(Tensor)
-        return self._perms[key]
-
-    def encodes(self, x:TensorImage):
-        n, c, h, w = x.shape
-        if h != w: raise ValueError(f'DihedralFlips needs square images, not {h}x{w}.')
-        k = torch.randint(0, 8, (n,), device=x.device)
-        idx = self.perms(h, x.device)[k][:, None].expand(n, c, h * w)
-        return x.flatten(2).gather(2, idx).view(n, c, h, w)
-
-# %% ../nbs/02_data.ipynb #47c31a60
-class NormalizeCells(Normalize):
-    "uint8 images to floats normalised with `mean` and `std` in one pass: `IntToFloatTensor` and `Normalize` fused"
-    order = 10   # where IntToFloatTensor runs: after the flips, on the uint8 batch
-    def encodes(self, x:TensorImage):
-        if x.dtype != torch.uint8: return super().encodes(x)   # already floats in [0, 1]: as `Normalize`
-        m, s = self.mean.as_subclass(Tensor), self.std.as_subclass(Tensor)
-        return TensorImage(x.as_subclass(Tensor).float().mul_(1 / (255 * s)).sub_(m / s))
-
-# %% ../nbs/02_data.ipynb #35baf0f4
-class CellArray:
-    "Cells decoded into memory, shaped like a `CellCache`: `images` uint8 (N, 3, size, size), `labels`, `files`"
-    def __init__(self, images, labels, files): self.images, self.labels, self.files = images, np.asarray(labels, np.int64), L(files)
-    def __len__(self): return len(self.files)
-    @classmethod
-    def from_files(cls, files, size:int, with_labels:bool=True):
-        "Decode `files` as `cell_cache` does; labels from their class folders if `with_labels`, else all 0"
-        files = L(files)
-        ims = np.stack([decode_cell(f, size).transpose(2, 0, 1) for f in files]) if files else np.zeros((0, 3, size, size), np.uint8)
-        return cls(ims, [_label_index(f) if with_labels else 0 for f in files], files)
-
-def _label_index(fn) -> int:
-    if parent_label(fn) not in CLASSES: raise DataError(f'{fn}: not in a {" or ".join(CLASSES)} folder, so it has no label.')
-    return CLASSES.index(parent_label(fn))
-
-class CachedCells:
-    "The cells at positions `idxs` of a `CellCache` (or `CellArray`), for a `CachedDL`; `split_idx` 0 for train, 1 for valid"
-    def __init__(self, cache, idxs, split_idx:int|None=None):
-        self.cache, self.idxs, self.split_idx = cache, np.asarray(idxs, dtype=np.int64), split_idx
-        self.vocab, self.loss_func = CategoryMap(CLASSES, sort=False), CrossEntropyLossFlat()
-
-    def __len__(self): return len(self.idxs)
-    @property
-    def items(self) -> L: return self.cache.files[self.idxs]
-    @property
-    def labels(self) -> np.ndarray: return self.cache.labels[self.idxs]
-    @property
-    def c(self) -> int: return len(self.vocab)
-
-    def batch(self, b) -> tuple:
-        "uint8 `TensorImage` (n, 3, size, size) and `TensorCategory` of the cells at positions `b`"
-        i = self.idxs[np.asarray(b, dtype=np.int64)]
-        return TensorImage(torch.from_numpy(self.cache.images[i])), TensorCategory(torch.from_numpy(self.cache.labels[i]))
-    def __getitem__(self, i): return tuple(o[0] for o in self.batch([i]))
-    def decode(self, o, full=True): return o[0], Category(self.vocab[int(o[1])])
-
-class CachedDL(TfmdDL):
-    "A `TfmdDL` whose batches are slices of a `CachedCells`, not collated items"
-    def create_item(self, s): return s or 0
-    def do_batch(self, b): return self.dataset.batch(b)
-
-# %% ../nbs/02_data.ipynb #e225b1ed
-class CellDataLoaders(DataLoaders):
-    "`DataLoaders` of `CachedDL`s that know their cells' `size` and normalisation `stats`; `test_dl` decodes new files alike"
-    def __init__(self, *loaders, size:int=64, stats=imagenet_stats, path='.', device=None):
-        super().__init__(*loaders, path=path, device=device)
-        self.size, self.stats = size, stats
-
-    def test_dl(self, test_items, with_labels:bool=False, bs:int|None=None, **kwargs) -> CachedDL:
-        "A validation-style `CachedDL` over the image files `test_items`"
-        cells = CellArray.from_files(test_items, self.size, with_labels)
-        return self.valid.new(CachedCells(cells, range(len(cells)), 1), bs=bs or self.valid.bs, shuffle=False, drop_last=False)
-
-    def new_empty(self):
-        "These loaders with no cells, as `Learner.export` pickles them"
-        empty = CellArray(np.zeros((0, 3, self.size, self.size), np.uint8), [], [])
-        loaders = [dl.new(CachedCells(empty, [], dl.dataset.split_idx)) for dl in self.loaders]
-        return type(self)(*loaders, size=self.size, stats=self.stats, path=self.path, device=self.device)
-
-# %% ../nbs/02_data.ipynb #52269dc1
-def cached_dls(path, # a folder with one sub-folder of images per class
-               size:int=64, bs:int=64, split:str='patient', valid_pct:float=0.2, seed:int=42, valid_slides=None,
-               test_pct:float=0., # share of the cells (whole slides) held out as `dls.test_items`, never trained on
-               stats=imagenet_stats, # normalisation statistics (mean, std)
-               cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None,
-               corrections=None, # reviewed labels (`apply_corrections`): 'exclude' rows left out, 'relabel' rows flipped
-              ) -> CellDataLoaders:
-    "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `plain_dls`, augmented and normalised by batch on `device`"
-    cache = cell_cache(path, size, cache_dir=cache_dir, n_workers=n_workers, progress=progress)
-    if test_pct: train_idx, valid_idx, test_idx = patient_split(cache.files, valid_pct, test_pct, seed)
-    else: (train_idx, valid_idx), test_idx = cell_splitter(split, valid_pct, seed, valid_slides)(cache.files), []
-    if corrections is not None: cache, train_idx, valid_idx, test_idx = _corrected_cache(cache, corrections, train_idx, valid_idx, test_idx)
-    def tfms(): return [DihedralFlips(), NormalizeCells.from_stats(*stats, cuda=False)]
-    train = CachedDL(CachedCells(cache, train_idx, 0), bs=bs, shuffle=True, drop_last=True, num_workers=0, after_batch=tfms())
-    valid = CachedDL(CachedCells(cache, valid_idx, 1), bs=bs, shuffle=False, num_workers=0, after_batch=tfms())
-    train.rng = random.Random(seed)
-    with torch.random.fork_rng():   # fastai's first look at a batch (its types) would draw flips: keep the global RNG untouched
-        for dl in (train, valid): dl._one_pass()
-    dls = CellDataLoaders(train, valid, size=size, stats=stats, path=Path(cache.meta['root']), device=device or default_device())
-    dls.test_items, dls.split_idxs = cache.files[test_idx], (list(train_idx), list(valid_idx), list(test_idx))
-    return dls
-
-# %% ../nbs/02_data.ipynb #40c39056
-def malaria_dls(path, # a folder with one sub-folder of images per class
-                size:int=64, # the square size, in pixels, every cell is squished to
-                bs:int=64, # batch size
-                split:str='patient', valid_pct:float=0.2, seed:int=42, valid_slides=None,
-                pipeline:str='cached', # 'cached' (decode once, augment whole batches) or 'plain' (fastai's item pipeline)
-                num_workers:int=0, # processes decoding images: once into the cache, or every epoch for 'plain'
-                cache_dir=None, device=None,
-                corrections=None, # reviewed labels (`apply_corrections`, notebook 12): 'exclude' rows left out, 'relabel' rows flipped
-               ) -> DataLoaders:
-    "The course's DataLoaders for the folder `path`, split by `cell_splitter`"
-    if pipeline == 'cached': return cached_dls(path, size, bs, split, valid_pct, seed, valid_slides, cache_dir=cache_dir,
-                                               device=device, n_workers=num_workers, corrections=corrections)
-    if pipeline == 'plain': return plain_dls(path, size, bs, split, valid_pct, seed, valid_slides, num_workers=num_workers, device=device,
-                                             corrections=corrections)
-    raise DataError(f"pipeline must be 'cached' or 'plain', not {pipeline!r}.")
-
 # %% ../nbs/02_data.ipynb #b3c9e856
 from .download import sha256_file
 
@@ -474,6 +246,10 @@ def apply_corrections(files,       # image files, each in its class folder
     return keep, new
 
 # %% ../nbs/02_data.ipynb #3ea2d592
+def _label_index(fn) -> int:
+    if parent_label(fn) not in CLASSES: raise DataError(f'{fn}: not in a {" or ".join(CLASSES)} folder, so it has no label.')
+    return CLASSES.index(parent_label(fn))
+
 def _corrected_cache(cache, corrections, *splits) -> tuple:
     "A copy of `cache` with the labels after `corrections`, and `splits` without the cells they exclude"
     keep, labels = apply_corrections(cache.files, cache.labels, corrections)

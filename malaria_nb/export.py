@@ -24,7 +24,8 @@ from safetensors.torch import save_file, load_file
 from fastai.vision.all import *
 
 # %% ../nbs/04a_model_files.ipynb #73b19e7b
-from .data import CLASSES, CellDataLoaders, DataError, cell_files, load_cell
+from .data import CLASSES, DataError, cell_files, load_cell
+from .cache import CellDataLoaders
 from .download import sha256_file
 from .train import ARCHS, atomic_path, get_arch
 

@@ -24,7 +24,8 @@ from fastai.vision.all import *
 from fastai.callback.hook import hook_output
 
 # %% ../nbs/06_interpretation.ipynb #6d2a399d
-from .data import CLASSES, DataError, malaria_dls, sample_path, slide_of
+from .data import CLASSES, DataError, sample_path, slide_of
+from .cache import malaria_dls
 from .finetune import epoch_losses, loss_rises_from
 from .train import malaria_learner, metrics_from_probs, atomic_path, save_json
 

@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt
 from fastai.vision.all import *
 
 # %% ../nbs/07_resume.ipynb #e342786d
-from .data import malaria_dls, sample_path
+from .data import sample_path
+from .cache import malaria_dls
 from .download import sha256_file
 from .train import ARCHS, EpochCheckpoints, atomic_path, save_json, malaria_learner, metrics_from_probs
 from .interpret import metric_intervals, slide_names, threshold_for_sensitivity, threshold_table

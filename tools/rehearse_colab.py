@@ -172,7 +172,8 @@ class Rehearsal:
 LOADS = '''
 import torch, timm
 from safetensors.torch import load_file
-from malaria_nb.data import malaria_dls, sample_path
+from malaria_nb.data import sample_path
+from malaria_nb.cache import malaria_dls
 from malaria_nb.train import malaria_learner
 from malaria_nb.bit import bit_model
 fake = torch.load({r34!r}, weights_only=True)

@@ -5,6 +5,8 @@ picks the real profile from `MALARIA_NB_DATA`. Outputs are written back by cell 
 did not change while the notebook ran, so prose can be edited meanwhile; then `tools/check_outputs.py --fix` cleans them.
 
 Usage: MALARIA_NB_DATA=../shared/data/nih-malaria-dev python tools/run_real.py nbs/03_resnet34.ipynb [...]
+       ... python tools/run_real.py --only ID[,ID...] nbs/02_data.ipynb   (store only these cells' outputs: new cells
+       beside stored timings that the prose quotes)
 """
 import json, os, sys, time
 from pathlib import Path
@@ -22,13 +24,13 @@ def run(fn:Path):
         k.run_all(nb, exc_stop=True, preproc=_skip_cell(nb, None, None), cell_timeout=None)
     return nb2dict(nb)
 
-def store(fn:Path, ran:dict, started:dict) -> int:
-    "Copy outputs from `ran` into `fn` for code cells whose source is as it was at the start (`started`); how many"
+def store(fn:Path, ran:dict, started:dict, only=None) -> int:
+    "Copy outputs from `ran` into `fn` for code cells whose source is as it was at the start (`started`), or only cells `only`; how many"
     src = json.loads(fn.read_text())
     outs = {c['id']: c for c in ran['cells'] if c['cell_type'] == 'code'}
     n = 0
     for c in src['cells']:
-        if c['cell_type'] != 'code' or c['id'] not in outs: continue
+        if c['cell_type'] != 'code' or c['id'] not in outs or (only and c['id'] not in only): continue
         if ''.join(c['source']) != started.get(c['id']): continue
         c['outputs'] = outs[c['id']].get('outputs', [])
         n += 1
@@ -41,12 +43,14 @@ def main(args):
     os.environ['MALARIA_NB_DATA'] = str(Path(os.environ['MALARIA_NB_DATA']).resolve())
     sys.path.insert(0, str(Path(__file__).parent))
     import check_outputs
+    only = None
+    if args and args[0] == '--only': only, args = set(args[1].split(',')), args[2:]
     for a in args:
         fn = Path(a).resolve()
         started = {c['id']: ''.join(c['source']) for c in json.loads(fn.read_text())['cells']}
         t0 = time.time()
         ran = run(fn)
-        n = store(fn, ran, started)
+        n = store(fn, ran, started, only)
         check_outputs.main(['--fix', str(fn)])
         print(f'{a}: {n} code cells stored, {time.time() - t0:.0f} s', flush=True)
 
