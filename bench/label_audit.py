@@ -25,7 +25,8 @@ from malaria_nb.data import CLASSES, cell_files
 from malaria_nb.download import sha256_file
 from malaria_nb.interpret import slide_bootstrap, valid_preds
 from malaria_nb.patients import cell_metrics
-from malaria_nb.resume import checkpoints, train_resumable
+from malaria_nb.resume import checkpoints
+from malaria_nb.recipe import train_resumable
 from malaria_nb.train import atomic_path, save_json
 
 PAR = CLASSES.index('Parasitized')

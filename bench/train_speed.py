@@ -20,7 +20,7 @@ import torch
 from fastai.vision.all import Callback
 
 from malaria_nb.cache import cell_cache, malaria_dls
-from malaria_nb.resume import RUN_SETTINGS, run_learner, train_resumable
+from malaria_nb.recipe import RUN_SETTINGS, run_learner, train_resumable
 
 ROOT = Path(__file__).resolve().parents[1]
 

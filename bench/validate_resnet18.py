@@ -15,7 +15,7 @@ import torch, fastai, torchvision
 from fastai.vision.all import Callback
 
 from malaria_nb.data import slide_of
-from malaria_nb.resume import RUN_SETTINGS, train_resumable
+from malaria_nb.recipe import RUN_SETTINGS, train_resumable
 from malaria_nb.train import save_json
 
 ROOT = Path(__file__).resolve().parents[1]

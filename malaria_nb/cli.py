@@ -83,7 +83,7 @@ def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
 def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
-    from malaria_nb.resume import RUN_SETTINGS as D, TRANSFER_SETTINGS as T
+    from malaria_nb.recipe import RUN_SETTINGS as D, TRANSFER_SETTINGS as T
     from malaria_nb.download import whole_number
     positive = whole_number(1, '{v} must be at least 1')
     p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
@@ -115,7 +115,7 @@ def train_command(p):
     p.add_argument('--gpus', type=positive, default=1, help='train data-parallel on this many GPUs, one process each, '
                    'launched by torchrun (default: 1; notebook 13)')
     def run(args):
-        from malaria_nb.resume import train_resumable
+        from malaria_nb.recipe import train_resumable
         from malaria_nb.export import save_cell_model
         from malaria_nb.interpret import headline_text
         from malaria_nb.environment import runs_root

@@ -24,7 +24,8 @@ from scipy.stats import beta
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
 from .train import ARCHS, save_json
 from .interpret import slide_bootstrap
-from .resume import checkpoints, train_resumable
+from .resume import checkpoints
+from .recipe import train_resumable
 
 # %% ../nbs/11_patients.ipynb #7e28da41
 def cells_of(files, # cell image files, each in a `Parasitized` or `Uninfected` folder, named `C<slide>...`
