@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 from fastai.vision.all import TensorImage
 
-from malaria_nb.interpret import load_run, threshold_for_sensitivity
+from malaria_nb.interpret import threshold_for_sensitivity
+
+from malaria_nb.report import load_run
 from malaria_nb.train import metrics_from_probs
 
 

@@ -3,7 +3,7 @@
 Trains on the NIH development subset (`../shared/data/nih-malaria-dev/cell_images`, 9,130 cells from 66 slides)
 with the patient-level split (slides never shared between train and valid), then reports accuracy, sensitivity,
 specificity and ROC-AUC on the validation slides and the training throughput (images per second, training
-phase only, measured by a callback). The recipe is the course's one recipe, `malaria_nb.resume.train_resumable`
+phase only, measured by a callback). The recipe is the course's one recipe, `malaria_nb.recipe.train_resumable`
 (what `malaria-nb train` runs), with a throughput callback added through its `cbs`.
 
     PYTHONPATH=$PWD python bench/validate_resnet18.py [--data DIR] [--epochs 10] [--lr 3e-3] [--pipeline cached] [--out runs/validate]

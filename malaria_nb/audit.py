@@ -23,7 +23,8 @@ from cleanlab.filter import find_label_issues
 from .data import CLASSES, CORRECTION_COLUMNS, DECISIONS, load_cell, read_corrections, slide_of
 from .download import sha256_file
 from .train import atomic_path
-from .interpret import cell_batch, cell_image, grad_cam, load_run, show_cam, valid_preds
+from .interpret import cell_batch, cell_image, grad_cam, show_cam, valid_preds
+from .report import load_run
 
 # %% ../nbs/12_label_audit.ipynb #127b347e
 def read_cv(cv_dir, # the output folder of a finished `cross_validate` (`malaria-nb cv --out`)

@@ -22,7 +22,7 @@ from fastai.vision.all import *
 # %% ../nbs/08_big_transfer.ipynb #f96d2f5a
 from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms
 from .cache import cached_dls
-from .train import malaria_metrics, metrics_from_probs, WeightsUnavailable
+from .train import malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
 BIT_ARCH = 'resnetv2_50x1_bit.goog_in21k'
@@ -141,10 +141,7 @@ def bit_learner(dls, settings:dict,
     learn = Learner(dls, bit_model(dls.c, pretrained, arch), loss_func=CrossEntropyLossFlat(), opt_func=opt_func,
                     lr=settings['lr'], wd=settings['wd'], metrics=malaria_metrics(), path=path, model_dir=model_dir)
     learn.settings, learn.used_pretrained = settings, learn.model.used_pretrained
-    if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
-        from fastai.callback.fp16 import AMPMode
-        learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
-    return learn
+    return use_precision(learn, precision)
 
 # %% ../nbs/08_big_transfer.ipynb #a06926c9
 def fit_bit(learn, epochs:int, patience:int=10, fname:str='bit_best') -> Learner:

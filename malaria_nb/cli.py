@@ -26,7 +26,7 @@ COMMANDS = {
     'download': ('malaria_nb.download', 'download_command', 'download, check and unpack the NIH dataset (353 MB) into DEST/train'),
     'train':    ('malaria_nb.cli',      'train_command',    'train a classifier (the embedded sample by default) and write metrics'),
     'predict':  ('malaria_nb.export',   'predict_command',  'label cell images with a trained model; writes a CSV of file, label, probability'),
-    'interpret': ('malaria_nb.interpret', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
+    'interpret': ('malaria_nb.report', 'interpret_command', 'figures and tables of a trained run: Grad-CAM, ROC, thresholds, slides'),
     'cv':       ('malaria_nb.patients', 'cv_command',       'cross-validate by patient: one resumable run per fold of slides, mean and sd'),
     'export-onnx': ('malaria_nb.phone', 'export_onnx_command', 'export a trained model to ONNX (preprocessing inside, checked), optionally int8'),
     'predict-onnx': ('malaria_nb.phone', 'predict_onnx_command', 'label cell images with an ONNX model: onnxruntime, NumPy and Pillow only'),

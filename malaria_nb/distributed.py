@@ -9,7 +9,7 @@ __all__ = ['is_distributed', 'is_main', 'join_processes', 'main_first', 'distrib
            'launch_gpus', 'data_parallel_plan']
 
 # %% ../nbs/13_distributed.ipynb #38b847aa
-import os, subprocess, sys
+import subprocess, sys
 from contextlib import contextmanager, nullcontext
 import torch
 from fastai.vision.all import *

@@ -23,7 +23,6 @@ from scipy.stats import beta
 # %% ../nbs/11_patients.ipynb #5c0b0809
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
 from .train import ARCHS, save_json
-from .interpret import slide_bootstrap
 from .resume import checkpoints
 from .recipe import train_resumable
 

@@ -21,7 +21,7 @@ from .cache import malaria_dls
 from .train import ARCHS, EpochCheckpoints, save_json, malaria_learner, metrics_from_probs
 from .interpret import metric_intervals, slide_names, threshold_for_sensitivity, threshold_table
 from .distributed import distributed_fit, gathered_preds, is_distributed, is_main, join_processes, main_first
-from .resume import checkpoints, fit_resumable, one_cycle_schedule, resume_one_cycle
+from .resume import CheckpointMismatch, checkpoints, fit_resumable, one_cycle_schedule, resume_one_cycle
 
 # %% ../nbs/07a_training_recipe.ipynb #5ad60a1e
 RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=12, size=64, bs=64, lr=3e-3, lr_min=None, freeze_epochs=0, head_lr=1e-3,

@@ -49,7 +49,9 @@ def _tuples(o):
 # %% ../nbs/07_resume.ipynb #fb7044fa
 CKPT_KEYS = ('version', 'epoch', 'model', 'opt', 'schedule', 'meta', 'recorder', 'rng', 'scaler', 'train_iter', 'sessions')
 
-def ckpt_name(epoch:int) -> str: return f'resume_{epoch:03d}.pt'
+def ckpt_name(epoch:int) -> str:
+    "The file name of the checkpoint written after `epoch`"
+    return f'resume_{epoch:03d}.pt'
 
 def plain_tensors(o):
     "`o` with fastai's tensor subclasses (`TensorBase`...) turned into plain tensors, which load without unpickling code"

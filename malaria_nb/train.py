@@ -6,7 +6,8 @@ Docs: https://malaria-nb.github.io/malaria_nb/resnet34.html.md"""
 
 # %% auto #0
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
-           'save_json', 'get_arch', 'weights_cached', 'WeightsUnavailable', 'malaria_learner', 'EpochCheckpoints']
+           'save_json', 'get_arch', 'weights_cached', 'use_precision', 'WeightsUnavailable', 'malaria_learner',
+           'EpochCheckpoints']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
 import json, os, tempfile
@@ -25,9 +26,17 @@ def _named(metric, name):
     metric.name = name
     return metric
 
-def sensitivity(): return _named(Recall(pos_label=CLASSES.index('Parasitized')), 'sensitivity')
-def specificity(): return _named(Recall(pos_label=CLASSES.index('Uninfected')), 'specificity')
-def roc_auc(): return _named(RocAucBinary(), 'roc_auc')
+def sensitivity():
+    "The share of parasitized cells called parasitized (recall of `Parasitized`), as a fastai metric"
+    return _named(Recall(pos_label=CLASSES.index('Parasitized')), 'sensitivity')
+
+def specificity():
+    "The share of uninfected cells called uninfected (recall of `Uninfected`), as a fastai metric"
+    return _named(Recall(pos_label=CLASSES.index('Uninfected')), 'specificity')
+
+def roc_auc():
+    "The area under the ROC curve of P(Parasitized), as a fastai metric"
+    return _named(RocAucBinary(), 'roc_auc')
 
 def malaria_metrics() -> list:
     "error rate, accuracy, sensitivity, specificity and ROC-AUC, as fastai metrics"
@@ -89,6 +98,14 @@ def weights_cached(arch:str) -> bool:
     return (Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name).exists()
 
 # %% ../nbs/03_resnet34.ipynb #4ee7f3ad
+def use_precision(learn, precision:str='fp32', # 'fp16' or 'bf16': mixed precision, channels-last, on a CUDA GPU
+                 ) -> Learner:
+    "`learn`, set to train in `precision` on a CUDA GPU; unchanged on a CPU or in 'fp32'"
+    if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
+        from fastai.callback.fp16 import AMPMode
+        learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
+    return learn
+
 class WeightsUnavailable(OSError):
     "Pretrained weights that were asked for and could not be loaded"
 
@@ -103,10 +120,7 @@ def malaria_learner(dls, arch:str='resnet34',
         raise WeightsUnavailable(f'the ImageNet weights of {arch} could not be loaded ({type(e).__name__}: {str(e)[:120]}): connect to '
                                  'the internet and run again, or train from scratch on purpose with pretrained=False (--no-pretrained)') from None
     learn.arch_name, learn.used_pretrained = arch, pretrained
-    if torch.cuda.is_available() and precision in ('fp16', 'bf16'):
-        from fastai.callback.fp16 import AMPMode
-        learn.to_channelslast(amp_mode=AMPMode.BF16 if precision == 'bf16' else AMPMode.FP16)
-    return learn
+    return use_precision(learn, precision)
 
 # %% ../nbs/03_resnet34.ipynb #32ddc86b
 class EpochCheckpoints(TrackerCallback):
