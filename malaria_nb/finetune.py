@@ -31,14 +31,19 @@ def loss_rises_from(valid_losses, patience:int=3) -> int|None:
     return best if len(v) - 1 - best >= patience else None
 
 # %% ../nbs/05_fine_tuning.ipynb #ca173a34
-def plot_losses(losses:pd.DataFrame, rise:int|None=None, chosen:int|None=None):
+def plot_losses(losses:pd.DataFrame, # `epoch_losses`: train_loss and valid_loss per epoch
+                rise:int|None=None, # the epoch after which validation loss rises (`loss_rises_from`), shaded
+                chosen:int|None=None, # the epoch deployed, marked
+                ax=None, # draw into this panel of a larger figure (notebook 06) instead of a new figure
+               ) -> plt.Figure:
     "Plot training and validation loss per epoch, marking where the validation loss rises and the chosen epoch"
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5)) if ax is None else (ax.figure, ax)
     ax.plot(losses.index, losses.train_loss, 'o-', label='training loss')
     ax.plot(losses.index, losses.valid_loss, 'o-', label='validation loss')
     if rise is not None: ax.axvspan(rise, losses.index[-1], color='tab:red', alpha=0.1, label=f'rising after epoch {rise}')
     if chosen is not None: ax.axvline(chosen, color='tab:green', ls='--', label=f'deployed: epoch {chosen}')
-    ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend(); fig.tight_layout()
+    ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend()
+    if len(fig.axes) == 1: fig.tight_layout()
     return fig
 
 # %% ../nbs/05_fine_tuning.ipynb #7b51df2c

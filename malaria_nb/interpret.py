@@ -23,7 +23,7 @@ from fastai.callback.hook import hook_output
 
 # %% ../nbs/06_interpretation.ipynb #6d2a399d
 from .data import CLASSES, DataError, slide_of
-from .finetune import epoch_losses, loss_rises_from
+from .finetune import epoch_losses, loss_rises_from, plot_losses
 from .train import metrics_from_probs
 
 # %% ../nbs/06_interpretation.ipynb #a299e346
@@ -42,11 +42,8 @@ def plot_history(batches, epochs, patience:int=1, figsize=(12, 3.2), dpi=100) ->
     axs[0].plot(batches.step, batches.train_loss, label='train (smoothed)')
     axs[0].plot(epochs.step, epochs.valid_loss, 'o-', label='valid')
     axs[0].set(xlabel='batch', ylabel='loss', title='loss per batch')
-    axs[1].plot(epochs.index, epochs.train_loss, 'o-', label='train')
-    axs[1].plot(epochs.index, epochs.valid_loss, 'o-', label='valid')
-    ep = loss_rises_from(epochs.valid_loss, patience)
-    if ep is not None: axs[1].axvline(ep, color='red', ls='--', label=f'overfitting after epoch {ep}')
-    axs[1].set(xlabel='epoch', ylabel='loss', title='loss per epoch')
+    plot_losses(epochs, loss_rises_from(epochs.valid_loss, patience), ax=axs[1])   # notebook 05's plot, as one panel
+    axs[1].set_title('loss per epoch')
     for m in [c for c in epochs.columns if c not in ('step', 'train_loss', 'valid_loss', 'error_rate')]:
         axs[2].plot(epochs.index, epochs[m], 'o-', label=m)
     axs[2].set(xlabel='epoch', ylim=(0, 1.02), title='validation metrics per epoch')
