@@ -105,7 +105,11 @@ def sample_validation_cells(meta:dict|None=None) -> list:
     files = cell_files(sample_path())
     return [files[i] for i in patient_split(files, m.get('valid_pct', 0.2), 0., m.get('seed', 42))[1]]
 
-def cell_probs(model, meta:dict, srcs, bs:int=64) -> torch.Tensor:
+def cell_probs(model, # a cell model, from `load_cell_model`
+               meta:dict, # its `model.json`: classes, image_size, mean and std
+               srcs, # a list of cell images: files, or the bytes of uploaded ones
+               bs:int=64, # cells per forward pass
+              ) -> torch.Tensor:
     "Class probabilities (n, classes) of the cell images `srcs` (files or bytes)"
     dev, out = next(model.parameters()).device, []
     with torch.inference_mode():
@@ -247,8 +251,10 @@ def _check_size(meta:dict, model_dir):
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise ModelFileError(f'{Path(model_dir)/META}: image_size is {size!r}, not [height, width] in pixels; export the model again.')
 
+# %% ../nbs/10_deploy.ipynb #4f8d9942
 @patch
-def load(self:CellReader, model_dir):
+def load(self:CellReader, model_dir, # folder with `model.json` and `model.safetensors` (from `save_cell_model`)
+        ):
     "Load the model exported to `model_dir` and its calibration cells; a failure is shown in the widget"
     self.path.value, self._seen = str(model_dir), {}
     try:

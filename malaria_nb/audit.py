@@ -151,7 +151,8 @@ class LabelReviewer:
 
 # %% ../nbs/12_label_audit.ipynb #7ec4b854
 @patch
-def decided(self:LabelReviewer, fn) -> bool:
+def decided(self:LabelReviewer, fn, # a cell image file; only its name is looked up in the decisions
+           ) -> bool:
     "Does the cell image `fn` have a decision?"
     return Path(fn).name in self.rows
 
@@ -161,7 +162,8 @@ def first_undecided(self:LabelReviewer) -> int:
     return next((i for i, f in enumerate(self.suspects.file) if not self.decided(f)), len(self.suspects))
 
 @patch
-def show(self:LabelReviewer, i:int):
+def show(self:LabelReviewer, i:int, # position in `suspects`, from 0; clipped to 0..len, and len ends the review
+        ):
     "Show suspect `i` (clipped to the list; past the last one, the review is over)"
     n, self.i = len(self.suspects), min(max(i, 0), len(self.suspects))
     done = sum(self.decided(f) for f in self.suspects.file)

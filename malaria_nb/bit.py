@@ -31,7 +31,10 @@ def bit_stats(arch:str=BIT_ARCH) -> tuple:
     return list(cfg.mean), list(cfg.std)
 
 # %% ../nbs/08_big_transfer.ipynb #7bef0063
-def bit_model(n_out:int=2, pretrained:bool=False, arch:str=BIT_ARCH) -> nn.Module:
+def bit_model(n_out:int=2, # number of classes of the new head (2: parasitized, uninfected)
+              pretrained:bool=False, # load BiT-M's ImageNet-21k weights; `False`: random initialisation
+              arch:str=BIT_ARCH, # timm name of the model (default: BiT-M R50x1)
+             ) -> nn.Module:
     "BiT from timm with a zero-initialised `n_out`-class head; BiT-M's weights if `pretrained` (else `WeightsUnavailable`), else random ones"
     try: model = timm.create_model(arch, pretrained=pretrained)
     except Exception as e:   # no network, nothing cached, or a damaged file: timm and huggingface_hub raise many kinds
@@ -50,7 +53,9 @@ def bit_model(n_out:int=2, pretrained:bool=False, arch:str=BIT_ARCH) -> nn.Modul
 BIT_SUPPORTS = {'small': [100, 200, 300, 400, 500], 'medium': [500, 3000, 6000, 9000, 10_000],
                 'large': [500, 6000, 12_000, 18_000, 20_000]}
 
-def bit_resolution(image_size, source:str='paper') -> tuple:
+def bit_resolution(image_size, # side of the images in pixels, or their (height, width)
+                   source:str='paper', # sizes for large images: 'paper' (448 resize, 384 crop) or 'repo' (512, 480)
+                  ) -> tuple:
     "BiT's (resize, crop) sizes for images of `image_size` (pixels, or (h, w)); `source` 'paper' or 'repo'"
     h, w = (image_size, image_size) if isinstance(image_size, (int, float)) else image_size
     large = {'paper': (448, 384), 'repo': (512, 480)}
@@ -61,7 +66,11 @@ def bit_regime(dataset_size:int) -> str:
     "'small' (< 20k images), 'medium' (< 500k) or 'large'"
     return 'small' if dataset_size < 20_000 else 'medium' if dataset_size < 500_000 else 'large'
 
-def bit_hyperrule(dataset_size:int, image_size=None, batch_size:int=512, source:str='paper') -> dict:
+def bit_hyperrule(dataset_size:int, # number of training images; picks the small, medium or large regime
+                  image_size=None, # side in pixels or (h, w) of the images; `None`: no resize/crop in the rule
+                  batch_size:int=512, # images per step; steps and learning rate are scaled from BiT's 512
+                  source:str='paper', # where the resize/crop sizes come from: 'paper' or 'repo' (see `bit_resolution`)
+                 ) -> dict:
     "The BiT-HyperRule for `dataset_size` training images of `image_size`, scaled to `batch_size`"
     if dataset_size < 1 or batch_size < 1: raise ValueError('dataset_size and batch_size must be positive.')
     regime = bit_regime(dataset_size)
@@ -73,7 +82,9 @@ def bit_hyperrule(dataset_size:int, image_size=None, batch_size:int=512, source:
     return rule
 
 # %% ../nbs/08_big_transfer.ipynb #be980436
-def bit_lr(step:float, rule:dict) -> float|None:
+def bit_lr(step:float, # training step, counted from 0 (may be fractional)
+           rule:dict, # the settings from `bit_hyperrule` (lr, warmup, decays, steps)
+          ) -> float|None:
     "The learning rate of the BiT-HyperRule `rule` at `step`, or `None` when training is over"
     if step < rule['warmup']: return rule['lr'] * step / rule['warmup']
     if step >= rule['steps']: return None
@@ -87,7 +98,9 @@ def bit_schedule(rule:dict):
         return rule['lr'] / 10 ** len(rule['decays']) if lr is None else lr
     return _inner
 
-def plot_schedule(rule:dict, ax=None):
+def plot_schedule(rule:dict, # the settings from `bit_hyperrule`
+                  ax=None, # matplotlib axes to draw on; `None`: a new figure
+                 ):
     "Plot the learning rate of `rule` over its steps; returns the figure"
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
     steps = np.arange(rule['steps'])
@@ -102,7 +115,9 @@ def tutorial_settings() -> dict:
     return dict(name='tutorial', batch_size=64, steps=None, lr=1e-4, opt='Adam', momentum=None, wd=0., mixup=0.)
 
 # %% ../nbs/08_big_transfer.ipynb #95b84ca9
-def bit_transforms(size:int, stats=None) -> tuple:
+def bit_transforms(size:int, # side in pixels that the cells are squished to
+                   stats=None, # (mean, std) for `Normalize`; `None`: BiT's [-1, 1] scaling
+                  ) -> tuple:
     "`cell_transforms(size)` with the normalisation of `stats` (BiT's [-1, 1] scaling by default)"
     item, batch = cell_transforms(size)
     batch = [t for t in batch if not isinstance(t, Normalize)] + [Normalize.from_stats(*(stats or bit_stats()))]
@@ -142,7 +157,11 @@ def bit_learner(dls, settings:dict,
     return use_precision(learn, precision)
 
 # %% ../nbs/08_big_transfer.ipynb #a06926c9
-def fit_bit(learn, epochs:int, patience:int=10, fname:str='bit_best') -> Learner:
+def fit_bit(learn, # a `Learner` from `bit_learner`; its `settings` give lr, schedule and MixUp
+            epochs:int, # most epochs to train
+            patience:int=10, # epochs without a lower validation loss before stopping
+            fname:str='bit_best', # file name (in the model folder) of the best epoch's weights
+           ) -> Learner:
     "Train for up to `epochs` with the settings' schedule and MixUp; stop on validation loss after `patience` epochs, keep the best"
     s = learn.settings
     cbs = [EarlyStoppingCallback(monitor='valid_loss', patience=patience), SaveModelCallback(monitor='valid_loss', fname=fname)]
@@ -158,7 +177,10 @@ DIHEDRAL_CHECKS = {'horizontal flip': lambda x: x.flip(-1), 'vertical flip': lam
                    'rotate 90': lambda x: x.rot90(1, (-2, -1)), 'rotate 180': lambda x: x.rot90(2, (-2, -1)),
                    'rotate 270': lambda x: x.rot90(3, (-2, -1))}
 
-def invariance_check(model, dl, transforms:dict|None=None) -> pd.DataFrame:
+def invariance_check(model, # a PyTorch model mapping a batch of images to class scores
+                     dl, # DataLoader of the cells to check (labels, if any, are ignored)
+                     transforms:dict|None=None, # name -> function on an image batch; `None`: the five `DIHEDRAL_CHECKS`
+                    ) -> pd.DataFrame:
     "Share of the cells of `dl` whose predicted class `model` keeps under each transform; changed cells in `.attrs['changed']`"
     transforms = transforms or DIHEDRAL_CHECKS
     model.eval()
@@ -179,7 +201,11 @@ def invariance_check(model, dl, transforms:dict|None=None) -> pd.DataFrame:
     return res
 
 # %% ../nbs/08_big_transfer.ipynb #123cf7e4
-def plot_label_changes(dl, check:pd.DataFrame, max_n:int=12, ncols:int=6):
+def plot_label_changes(dl, # the DataLoader given to `invariance_check`
+                       check:pd.DataFrame, # the result of `invariance_check`
+                       max_n:int=12, # most cells to show
+                       ncols:int=6, # cells per row of the grid
+                      ):
     "Show the cells of `dl` whose predicted class changed in `check` (from `invariance_check`); returns the figure"
     changes = [(i, k, a, b) for k, v in check.attrs['changed'].items() for i, a, b in v][:max_n]
     if not changes:
@@ -197,7 +223,9 @@ def plot_label_changes(dl, check:pd.DataFrame, max_n:int=12, ncols:int=6):
     return fig
 
 # %% ../nbs/08_big_transfer.ipynb #f94ee69a
-def compare_on_test(models:dict, test_dl) -> pd.DataFrame:
+def compare_on_test(models:dict, # name -> trained `Learner`
+                    test_dl, # DataLoader of the test cells; its `dataset.items` are re-read by each learner
+                   ) -> pd.DataFrame:
     "Accuracy, sensitivity, specificity, ROC-AUC, parameters and seconds of each `Learner` in `models` on the cells of `test_dl`"
     rows = {}
     for name, learn in models.items():

@@ -22,14 +22,18 @@ import json, time, hashlib
 from fastcore.parallel import parallel
 
 # %% ../nbs/02a_cell_cache.ipynb #eebbbf1f
-def decode_cell(fn, size:int) -> np.ndarray:
+def decode_cell(fn, # path of a cell image file
+                size:int, # side in pixels of the square result
+               ) -> np.ndarray:
     "`fn` read with `load_cell` and squished to `size` x `size` as `Resize(size, method='squish')` does: uint8 (size, size, 3)"
     return np.asarray(load_cell(fn).resize((size, size), Image.BILINEAR))
 
 # %% ../nbs/02a_cell_cache.ipynb #1c8f16e7
 _CACHE_VERSION = 1
 
-def cache_key(files, size:int) -> str:
+def cache_key(files, # paths of the image files the cache holds
+              size:int, # side in pixels of the cached images
+             ) -> str:
     "A hash of the paths, byte sizes and modification times of `files`, and of `size`"
     h = hashlib.sha256(f'malaria_nb cell cache v{_CACHE_VERSION} size={size}\n'.encode())
     for f in files:

@@ -65,7 +65,11 @@ def _run_folder(s):
     if not (p/'run.json').is_file(): raise argparse.ArgumentTypeError(f'{s} holds no run.json: give the --out folder of an earlier `malaria-nb train`')
     return p
 
-def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
+# %% ../nbs/09_cli.ipynb #45f2f309
+def train_runtime(data, # image folder of the run; None: the embedded sample
+                  pipeline:str, # 'cached' (decode the images once) or 'plain' (decode them every epoch)
+                  workers:int|None=None, # decoding processes; None: 0 for the sample, else the CPU count, at most 8
+                 ) -> dict:
     "What this machine decides for a run, resolved here at the edge and printed: device, precision and decoding workers"
     import torch
     from malaria_nb.environment import precision_for
@@ -78,6 +82,7 @@ def train_runtime(data, pipeline:str, workers:int|None=None) -> dict:
     print(f"{torch.cuda.get_device_name(0) if gpu else 'CPU'}, {precision}, {pipeline} pipeline, {workers} worker process(es) {how}")
     return dict(num_workers=workers, precision=precision)
 
+# %% ../nbs/09_cli.ipynb #9cf6a137
 def train_command(p):
     "Options of `malaria-nb train`"
     from malaria_nb.train import ARCHS
@@ -153,6 +158,7 @@ def _top_parser():
     p.add_argument('command', choices=list(COMMANDS), metavar='COMMAND', help='one of the commands below')
     return p
 
+# %% ../nbs/09_cli.ipynb #fb0fcbc5
 def main(argv=None) -> int:
     "Run `malaria-nb` with `argv` (default: the command line); the exit status"
     argv = list(sys.argv[1:] if argv is None else argv)

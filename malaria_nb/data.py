@@ -62,7 +62,9 @@ def cell_files(path) -> L:
         if real not in seen: seen.add(real); res.append(f)
     return L(res)
 
-def check_image_folder(path, classes=CLASSES) -> dict:
+def check_image_folder(path, # the folder that should hold one sub-folder per class
+                       classes=CLASSES, # names of the class sub-folders expected (default: `CLASSES`)
+                      ) -> dict:
     "Check that `path` has a non-empty folder per class; the image count per class"
     path = Path(path)
     if not path.exists(): raise DataError(f'{path} does not exist: give the folder that holds {" and ".join(classes)}.')
@@ -124,7 +126,11 @@ def patient_of(fn) -> str:
     return Path(fn).name.split('_IMG')[0]
 
 # %% ../nbs/02_data.ipynb #200755d5
-def patient_split(items, valid_pct:float=0.2, test_pct:float=0., seed:int=42) -> tuple:
+def patient_split(items, # image files whose names carry their slide (`slide_of`)
+                  valid_pct:float=0.2, # share of the cells held out for validation, taken in whole slides
+                  test_pct:float=0., # share of the cells held out as a test set, in whole slides (0: none)
+                  seed:int=42, # seed of the slide shuffle
+                 ) -> tuple:
     "Indices (train, valid, test) of `items` such that each slide lies on one side only"
     slides = [slide_of(o) for o in items]
     groups = {}
@@ -142,7 +148,9 @@ def patient_split(items, valid_pct:float=0.2, test_pct:float=0., seed:int=42) ->
                         'the folder needs cells from more slides.')
     return sorted(train), sorted(valid), sorted(test)
 
-def patient_splitter(valid_pct:float=0.2, seed:int=42):
+def patient_splitter(valid_pct:float=0.2, # share of the cells held out for validation, taken in whole slides
+                     seed:int=42, # seed of the slide shuffle
+                    ):
     "A fastai splitter that keeps every slide on one side of the train/valid split"
     def _inner(items): return patient_split(items, valid_pct, 0., seed)[:2]
     return _inner
@@ -165,7 +173,10 @@ def _by_slides(items, slides:set) -> tuple:
     return [i for i,o in enumerate(items) if slide_of(o) not in slides], valid
 
 # %% ../nbs/02_data.ipynb #5d0a7583
-def split_report(items, splits, names=('train', 'valid', 'test')) -> pd.DataFrame:
+def split_report(items, # the files that `splits` index
+                 splits, # lists of indices into `items`, e.g. from `patient_split`; empty ones are skipped
+                 names=('train', 'valid', 'test'), # the name of each non-empty side, in the order of `splits`
+                ) -> pd.DataFrame:
     "Cells, slides, shared slides and class balance of each side of `splits`"
     sides = [[items[i] for i in s] for s in splits if len(s)]
     slide_sets = [{slide_of(o) for o in side} for side in sides]

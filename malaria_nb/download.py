@@ -42,14 +42,19 @@ def stamp_path(fn) -> Path:
     "Where the `.sha256` stamp of `fn` lives"
     return Path(fn).with_name(Path(fn).name + '.sha256')
 
-def write_stamp(fn, sha256:str) -> Path:
+def write_stamp(fn, # the verified file; its stamp `fn`.sha256 is written beside it
+                sha256:str, # its SHA-256, as hex
+               ) -> Path:
     "Record that `fn` was verified to have `sha256`, in `sha256sum` format"
     st, tmp = stamp_path(fn), stamp_path(fn).with_suffix('.sha256.tmp')
     tmp.write_text(f'{sha256}  {Path(fn).name}\n')
     os.replace(tmp, st)
     return st
 
-def file_problem(fn, size:int|None=None, sha256:str|None=None) -> str|None:
+def file_problem(fn, # the file to check
+                 size:int|None=None, # expected size in bytes; `None`: not checked
+                 sha256:str|None=None, # expected SHA-256 as hex; `None`: not checked (a newer stamp spares the hashing)
+                ) -> str|None:
     "What is wrong with `fn` (a wrong size or SHA-256), or `None` if it is the file we expect"
     fn = Path(fn)
     actual = fn.stat().st_size
@@ -133,8 +138,15 @@ def _fetch_tries(url, part:Path, size:int|None, retries:int, backoff:float, time
     raise _gave_up(url, part, retries + 1, err)
 
 # %% ../nbs/01_download.ipynb #bc225eca
-def fetch(url:str, dest, size:int|None=None, sha256:str|None=None, retries:int=5, backoff:float=2.,
-          timeout:float=60., progress:bool=True) -> Path:
+def fetch(url:str, # where to download from
+          dest, # file to write; an unfinished download waits beside it as `.part`
+          size:int|None=None, # expected size in bytes; `None`: not checked
+          sha256:str|None=None, # expected SHA-256 as hex; `None`: not checked
+          retries:int=5, # further tries after a failed one (0: a single try)
+          backoff:float=2., # seconds to wait before the first retry, doubled after each
+          timeout:float=60., # seconds without an answer from the server before a try fails
+          progress:bool=True, # show a progress bar
+         ) -> Path:
     "Download `url` to `dest`, resuming, retrying and verifying; at once if `dest` is already verified"
     if retries < 0: raise ValueError(f'retries is {retries}: give 0 or more')
     if size is not None and size < 1: raise ValueError(f'size is {size}: give the size of the archive in bytes, or None')
@@ -161,7 +173,9 @@ def _member_rel(name:str, top:str) -> PurePosixPath|None:
     p = PurePosixPath(name.replace('\\', '/'))
     return p.relative_to(top) if p.parts[:1] == (top,) and len(p.parts) > 1 else None
 
-def unsafe_members(names, root) -> list:
+def unsafe_members(names, # member names of an archive
+                   root, # the folder the archive is unpacked into
+                  ) -> list:
     "Members of `names` that would be written outside the folder `root` (absolute, `..`, drive letters)"
     root = Path(root).resolve()
     def bad(n):
@@ -299,7 +313,13 @@ class CellReport:
         lines += [f'  {f}: {why}' for f,why in self.rejected]
         return '\n'.join(lines)
 
-def verify_cells(path, expected:dict|None=None, rejected=None, load:bool=True, classes=None) -> CellReport:
+# %% ../nbs/01_download.ipynb #a1e70307
+def verify_cells(path, # the train folder, with one sub-folder per class
+                 expected:dict|None=None, # images expected per class; `None`: not compared
+                 rejected=None, # where unreadable images are moved (default: `rejected` beside `path`)
+                 load:bool=True, # open each image to check that it reads; `False`: only count the files
+                 classes=None, # class folders to check (default: the keys of `expected` or `MALARIA_COUNTS`)
+                ) -> CellReport:
     "Count the images per class of `path`, opening each (`load`); unreadable ones are moved to `rejected`"
     path = Path(path)
     rejected = Path(rejected) if rejected is not None else path.parent/'rejected'
@@ -320,7 +340,9 @@ def verify_cells(path, expected:dict|None=None, rejected=None, load:bool=True, c
     return rep
 
 # %% ../nbs/01_download.ipynb #fb09352e
-def folder_tree(path, filelimit:int=10) -> str:
+def folder_tree(path, # the folder to draw
+                filelimit:int=10, # sub-folders with more entries than this only show their count
+               ) -> str:
     "`path` drawn like `tree --filelimit`: folders with more than `filelimit` entries show their count"
     path, lines, n = Path(path), [str(path)], dict(d=0, f=0)
     def walk(d:Path, prefix:str):
@@ -337,9 +359,17 @@ def folder_tree(path, filelimit:int=10) -> str:
     return '\n'.join(lines + ['', f"{s('d', 'directory', 'directories')}, {s('f', 'file', 'files')}"])
 
 # %% ../nbs/01_download.ipynb #fcde66d1
-def download_malaria(dest='data', url:str|None=None, sha256:str|None=MALARIA_SHA256, size:int|None=MALARIA_SIZE,
-                     counts:dict|None=MALARIA_COUNTS, verify_images:bool=True, retries:int=5, backoff:float=2.,
-                     timeout:float=60., progress:bool=True) -> Path:
+def download_malaria(dest='data', # folder for the archive, the `train` images and the `rejected` ones
+                     url:str|None=None, # archive URL; `None`: `$MALARIA_NB_URL`, else the NIH server
+                     sha256:str|None=MALARIA_SHA256, # expected SHA-256 of the archive; `None`: not checked
+                     size:int|None=MALARIA_SIZE, # expected size of the archive in bytes; `None`: not checked
+                     counts:dict|None=MALARIA_COUNTS, # expected images per class; `None`: not checked
+                     verify_images:bool=True, # open every image and set the unreadable ones aside
+                     retries:int=5, # further download tries after a failed one
+                     backoff:float=2., # seconds before the first retry, doubled after each
+                     timeout:float=60., # seconds without an answer from the server before a try fails
+                     progress:bool=True, # show a download progress bar
+                    ) -> Path:
     "Download, unpack and check the NIH cell images into `dest`/train; the train folder"
     dest = Path(dest)
     archive = fetch(resolve_url(url), dest/'cell_images.zip', size=size, sha256=sha256, retries=retries,

@@ -97,7 +97,10 @@ def precision_for(capability:tuple|None) -> str:
     return 'fp32'
 
 # %% ../nbs/00_environment.ipynb #97e1ccba
-def largest_batch(step, start:int=1024, smallest:int=1) -> int:
+def largest_batch(step, # function that runs one training step on a batch of `bs` items
+                  start:int=1024, # first batch size to try; halved until one fits
+                  smallest:int=1, # smallest batch size to try before giving up
+                 ) -> int:
     "Halve from `start` until `step(bs)` runs without running out of memory; the first size that fits"
     bs = start
     while bs >= smallest:
@@ -112,7 +115,12 @@ def largest_batch(step, start:int=1024, smallest:int=1) -> int:
     raise RuntimeError(f'Not even a batch of {smallest} fits in memory: use smaller images or a smaller model.')
 
 # %% ../nbs/00_environment.ipynb #82249501
-def probe_batch_size(arch:str='resnet18', size:int=128, start:int=1024, precision:str|None=None, n_out:int=2) -> int:
+def probe_batch_size(arch:str='resnet18', # timm name of the model to try
+                     size:int=128, # side of the square images in pixels
+                     start:int=1024, # first batch size to try; halved until one fits
+                     precision:str|None=None, # 'bf16', 'fp16' or 'fp32'; `None`: this GPU's best (`precision_for`)
+                     n_out:int=2, # number of classes of the model's head
+                    ) -> int:
     "Largest batch of `size`-pixel images for which `arch` trains one step on this GPU (64 on the CPU)"
     if not torch.cuda.is_available(): return 64
     import timm

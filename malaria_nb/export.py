@@ -91,7 +91,10 @@ def _short(v) -> str:
     s = json.dumps(v)
     return s if len(s) <= 60 else s[:57] + '...'
 
-def check_meta(meta, fn, fix:str='') -> dict:
+def check_meta(meta, # the parsed `model.json` to check
+               fn, # the file it was read from, named in the errors
+               fix:str='', # advice appended to every error message (default: none)
+              ) -> dict:
     "`meta` if it has every field of `META_FIELDS`, each valid, and no other; else a `ModelFileError` naming `fn` and the field"
     fix = f'; {fix}' if fix else '.'
     if not isinstance(meta, dict): raise ModelFileError(f'{fn} holds a JSON {type(meta).__name__}, not the object of fields `save_cell_model` writes{fix}')
@@ -160,7 +163,11 @@ def _not_finite(state:dict) -> list:
     return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 # %% ../nbs/04a_model_files.ipynb #8cb25605
-def save_cell_model(learn, model_dir, metrics:dict|None=None, pkl:bool=True) -> Path:
+def save_cell_model(learn, # a trained `Learner` built by `malaria_learner` (it carries `arch_name`)
+                    model_dir, # folder to export into, created if missing; a valid earlier export is kept in `backup/`
+                    metrics:dict|None=None, # numbers to store in `model.json`, e.g. the threshold; None: no metrics
+                    pkl:bool=True, # also write fastai's `export.pkl`, a pickle: load it only where you trust it
+                   ) -> Path:
     "Export `learn`'s model to `model_dir` as `model.safetensors` + `model.json` (and fastai's `export.pkl` if `pkl`)"
     d = Path(model_dir)
     arch = getattr(learn, 'arch_name', None)
@@ -184,7 +191,10 @@ def save_cell_model(learn, model_dir, metrics:dict|None=None, pkl:bool=True) -> 
     return d
 
 # %% ../nbs/04a_model_files.ipynb #ddb0fbfe
-def load_cell_model(model_dir, classes=CLASSES, device='cpu') -> tuple:
+def load_cell_model(model_dir, # folder written by `save_cell_model` (model.json + model.safetensors)
+                    classes=CLASSES, # the classes the model must predict, in order; None skips this check
+                    device='cpu', # torch device to put the model on, e.g. 'cpu' or 'cuda'
+                   ) -> tuple:
     "The model exported to `model_dir` (in eval mode, on `device`) and its `model.json`; never unpickles"
     d = Path(model_dir)
     meta = verify_export(d)
@@ -221,7 +231,9 @@ def restore_backup(model_dir) -> Path:
     return d
 
 # %% ../nbs/04a_model_files.ipynb #8416a575
-def load_trusted_learner(model_dir, cpu:bool=True) -> Learner:
+def load_trusted_learner(model_dir, # export folder that holds `export.pkl`
+                         cpu:bool=True, # load onto the CPU even where a GPU is available
+                        ) -> Learner:
     "fastai's `load_learner` on `model_dir/export.pkl`. It UNPICKLES, which can run code: only for files you made or trust"
     fn = Path(model_dir)/PICKLE
     if not fn.is_file(): raise ModelFileError(f'{fn} is missing: export with `save_cell_model(..., pkl=True)`, or use `load_cell_model`, which needs no pickle.')
@@ -247,12 +259,16 @@ def image_items(target) -> list:
     return files
 
 # %% ../nbs/04a_model_files.ipynb #71834462
-def cell_array(fn, size) -> np.ndarray:
+def cell_array(fn, # image file of one cell
+               size, # (height, width) in pixels to resize it to
+              ) -> np.ndarray:
     "Image `fn` read with `load_cell` and squished to `size` (height, width) with bilinear resampling: uint8, 3 x height x width"
     h, w = size
     return np.array(load_cell(fn).resize((w, h), Image.BILINEAR), dtype=np.uint8).transpose(2, 0, 1)
 
-def cell_tensor(fn, meta:dict) -> torch.Tensor:
+def cell_tensor(fn, # image file of one cell
+                meta:dict, # the model's `model.json` fields: `image_size`, `mean` and `std` are used
+               ) -> torch.Tensor:
     "The normalised 3xHxW tensor of image `fn`, preprocessed as the model in `meta` was trained"
     x = torch.from_numpy(cell_array(fn, meta['image_size'])).float().div_(255.)
     return (x - torch.tensor(meta['mean'])[:, None, None]) / torch.tensor(meta['std'])[:, None, None]
@@ -273,20 +289,31 @@ def collate_cells(items) -> tuple:
             [(i, e) for i, x, e in items if x is None])
 
 # %% ../nbs/04a_model_files.ipynb #26f0c5a5
-def decode_workers(n_files:int, bs:int, device) -> int:
+def decode_workers(n_files:int, # number of images to decode
+                   bs:int, # images per batch
+                   device, # where the model runs: 'cpu', 'cuda' or a `torch.device`
+                  ) -> int:
     "Processes to decode `n_files` images for a model on `device`: none for one batch, or on a CPU of 2 cores or fewer; else up to 4"
     cores = os.cpu_count() or 1
     if n_files <= bs or (torch.device(device).type == 'cpu' and cores <= 2): return 0   # workers would take the model's cores
     return min(4, cores)
 
-def cell_batches(files, size, bs:int=64, n_workers:int|None=None) -> torch.utils.data.DataLoader:
+def cell_batches(files, # image files to decode
+                 size, # (height, width) in pixels each image is resized to
+                 bs:int=64, # images per batch
+                 n_workers:int|None=None, # decoding processes (0: this one); None: `decode_workers` for a CPU model
+                ) -> torch.utils.data.DataLoader:
     "Batches of `collate_cells` over `files`, decoded in `n_workers` processes (default: `decode_workers` for a CPU model)"
     if n_workers is None: n_workers = decode_workers(len(files), bs, 'cpu')
     if n_workers < 0: raise ValueError(f'the number of workers must be 0 or more, not {n_workers}.')
     return torch.utils.data.DataLoader(CellFiles(files, size), batch_size=bs, num_workers=n_workers, collate_fn=collate_cells)
 
 # %% ../nbs/04a_model_files.ipynb #c7683926
-def prob_table(files, probs:torch.Tensor, classes:list, errors:list) -> pd.DataFrame:
+def prob_table(files, # the image files, one per row
+               probs:torch.Tensor, # (N, classes) class probabilities; NaN rows for images not scored
+               classes:list, # class names in the model's output order; must include 'Parasitized'
+               errors:list, # one message per file, '' where it was read
+              ) -> pd.DataFrame:
     "One row per file: its label and probabilities, or, where `errors` has a message or `probs` are not finite, only that error"
     finite = torch.isfinite(probs).all(1).tolist()
     errors = [e or ('' if ok else f'{f}: the model gave NaN or infinite outputs for this image; it was not labelled.')
@@ -298,7 +325,12 @@ def prob_table(files, probs:torch.Tensor, classes:list, errors:list) -> pd.DataF
                              p_parasitized=torch.where(good, probs[:, classes.index('Parasitized')], nan).numpy(), error=errors))
 
 # %% ../nbs/04a_model_files.ipynb #4f3409d7
-def predict(model_dir, items, bs:int=64, device=None, n_workers:int|None=None) -> pd.DataFrame:
+def predict(model_dir, # folder written by `save_cell_model`
+            items, # an image file, a folder (searched recursively) or a list of image files
+            bs:int=64, # images per batch, at least 1
+            device=None, # torch device for the model; None: 'cuda' if available, else 'cpu'
+            n_workers:int|None=None, # decoding processes (0: this one); None: chosen by `decode_workers`
+           ) -> pd.DataFrame:
     "Label the cells in `items` (image, folder or list) with the model exported to `model_dir`; unreadable images get an `error`"
     if bs < 1: raise ValueError(f'bs must be at least 1, not {bs}.')
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -313,7 +345,9 @@ def predict(model_dir, items, bs:int=64, device=None, n_workers:int|None=None) -
     return prob_table(files, probs, meta['classes'], errors)
 
 # %% ../nbs/04a_model_files.ipynb #67e5ee4e
-def decision_threshold(model_dir, spec:str) -> float:
+def decision_threshold(model_dir, # folder written by `save_cell_model`, read only for `spec` 'model'
+                       spec:str, # a probability strictly between 0 and 1 (as text), or 'model' for the stored threshold
+                      ) -> float:
     "The threshold on P(Parasitized) that `spec` names: a number in (0, 1), or 'model' for the one `malaria-nb train` stored"
     if spec == 'model':
         t = ((verify_export(model_dir).get('metrics') or {}).get('threshold'))
@@ -324,6 +358,7 @@ def decision_threshold(model_dir, spec:str) -> float:
     if not 0 < t < 1: raise ValueError(f"--threshold {spec}: give a probability between 0 and 1, or 'model'")
     return t
 
+# %% ../nbs/04a_model_files.ipynb #b8a3afa4
 def predict_command(p):
     "Add the arguments of `malaria-nb predict` to the sub-parser `p`; return its runner"
     p.epilog = ('exit status: 0 every image was labelled; 1 some images could not be read (listed in the summary, and in the CSV with '

@@ -22,7 +22,9 @@ def epoch_losses(learn) -> pd.DataFrame:
     return df
 
 # %% ../nbs/05_fine_tuning.ipynb #8fe0278f
-def loss_rises_from(valid_losses, patience:int=3) -> int|None:
+def loss_rises_from(valid_losses, # validation loss of each epoch, in order (NaN counts as the worst)
+                    patience:int=3, # epochs after the minimum that must all stay above it
+                   ) -> int|None:
     "The epoch after which `valid_losses` rises and never comes back below its minimum, or `None`"
     v = np.asarray(valid_losses, dtype=float)
     if len(v) == 0: return None
@@ -47,7 +49,9 @@ def plot_losses(losses:pd.DataFrame, # `epoch_losses`: train_loss and valid_loss
     return fig
 
 # %% ../nbs/05_fine_tuning.ipynb #7b51df2c
-def choose_epoch(valid_losses, patience:int=3) -> int:
+def choose_epoch(valid_losses, # validation loss of each epoch, in order
+                 patience:int=3, # epochs above the minimum that make a rise (see `loss_rises_from`)
+                ) -> int:
     "The epoch to deploy: where `valid_losses` starts rising, else the epoch with the lowest validation loss"
     rise = loss_rises_from(valid_losses, patience)
     if rise is not None: return rise
@@ -55,7 +59,11 @@ def choose_epoch(valid_losses, patience:int=3) -> int:
     if len(v) == 0 or np.isnan(v).all(): raise ValueError('no validation losses to choose an epoch from: train at least one epoch with a validation set.')
     return int(np.nanargmin(v))
 
-def best_epoch_model(learn, ckpt:EpochCheckpoints, valid_losses=None, patience:int=3) -> int:
+def best_epoch_model(learn, # the `Learner` to load the chosen epoch's weights into
+                     ckpt:EpochCheckpoints, # the `EpochCheckpoints` callback that saved every epoch
+                     valid_losses=None, # validation loss of each epoch; `None`: from `learn`'s last fit
+                     patience:int=3, # as in `choose_epoch`
+                    ) -> int:
     "Load into `learn` the checkpoint of the epoch `choose_epoch` picks (from `learn`'s last fit unless `valid_losses` given)"
     if valid_losses is None: valid_losses = epoch_losses(learn).valid_loss.tolist()
     epoch = choose_epoch(valid_losses, patience)

@@ -36,7 +36,12 @@ def training_history(learn) -> tuple:
     return batches, epochs
 
 # %% ../nbs/06_interpretation.ipynb #b7861fe2
-def plot_history(batches, epochs, patience:int=1, figsize=(12, 3.2), dpi=100) -> plt.Figure:
+def plot_history(batches, # per-batch table from `training_history` (step, train_loss)
+                 epochs, # per-epoch table from `training_history` (step, losses, metrics)
+                 patience:int=1, # epochs after the lowest validation loss needed to mark overfitting
+                 figsize=(12, 3.2), # figure size in inches (width, height)
+                 dpi=100, # figure resolution in dots per inch
+                ) -> plt.Figure:
     "Loss per batch, losses per epoch (overfitting marked) and metrics per epoch, from `training_history`"
     fig, axs = plt.subplots(1, 3, figsize=figsize, dpi=dpi)
     axs[0].plot(batches.step, batches.train_loss, label='train (smoothed)')
@@ -76,14 +81,21 @@ class Preds:
     def __len__(self): return len(self.targs)
     def __repr__(self): return f'Preds({len(self)} cells, accuracy {float((self.pred == self.targs).mean()):.3f})'
 
-def valid_preds(learn, dl=None) -> Preds:
+def valid_preds(learn, # a trained `Learner`
+                dl=None, # `DataLoader` to predict on; None: the validation set `learn.dls.valid`
+               ) -> Preds:
     "Predictions of `learn` on `dl` (the validation set by default), with each cell's loss and file"
     if dl is None: dl = learn.dls.valid
     probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
     return Preds(probs.float().numpy(), targs.numpy(), losses.float().numpy(), list(dl.items))
 
 # %% ../nbs/06_interpretation.ipynb #ab928fe9
-def plot_confusion(targs, pred, classes=CLASSES, figsize=(4, 4), dpi=100) -> tuple:
+def plot_confusion(targs, # true class index of each cell
+                   pred, # predicted class index of each cell
+                   classes=CLASSES, # class names, in index order
+                   figsize=(4, 4), # figure size in inches (width, height)
+                   dpi=100, # figure resolution in dots per inch
+                  ) -> tuple:
     "Confusion matrix of `pred` against `targs` (rows: actual, columns: predicted) as (figure, matrix)"
     cm = skm.confusion_matrix(targs, pred, labels=list(range(len(classes))))
     fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
@@ -97,7 +109,10 @@ def plot_confusion(targs, pred, classes=CLASSES, figsize=(4, 4), dpi=100) -> tup
     return fig, cm
 
 # %% ../nbs/06_interpretation.ipynb #ea8e45e8
-def report_df(targs, pred, classes=CLASSES) -> pd.DataFrame:
+def report_df(targs, # true class index of each cell
+              pred, # predicted class index of each cell
+              classes=CLASSES, # class names, in index order
+             ) -> pd.DataFrame:
     "sklearn's `classification_report` as a DataFrame: precision, recall, f1 and support per class and averaged"
     r = skm.classification_report(targs, pred, labels=list(range(len(classes))), target_names=classes,
                                   output_dict=True, zero_division=0)
@@ -108,7 +123,11 @@ def report_df(targs, pred, classes=CLASSES) -> pd.DataFrame:
     return df
 
 # %% ../nbs/06_interpretation.ipynb #749aeab3
-def plot_roc(p_par, targs, figsize=(4, 4), dpi=100) -> tuple:
+def plot_roc(p_par, # P(Parasitized) of each cell
+             targs, # true class index of each cell (`CLASSES` order)
+             figsize=(4, 4), # figure size in inches (width, height)
+             dpi=100, # figure resolution in dots per inch
+            ) -> tuple:
     "ROC curve of P(Parasitized) `p_par` for true classes `targs` as (figure, AUC)"
     pos = np.asarray(targs) == _PAR
     fpr, tpr, _ = skm.roc_curve(pos, p_par)
@@ -123,7 +142,10 @@ def plot_roc(p_par, targs, figsize=(4, 4), dpi=100) -> tuple:
     return fig, auc
 
 # %% ../nbs/06_interpretation.ipynb #2de04102
-def threshold_table(p_par, targs, thresholds=None) -> pd.DataFrame:
+def threshold_table(p_par, # P(Parasitized) of each cell
+                    targs, # true class index of each cell (`CLASSES` order)
+                    thresholds=None, # thresholds to tabulate; None: 0.1, 0.2, ..., 0.9
+                   ) -> pd.DataFrame:
     "Sensitivity, specificity, missed parasites and false alarms when P(Parasitized) >= threshold flags a cell"
     p, pos = np.asarray(p_par), np.asarray(targs) == _PAR
     thresholds = np.round(np.linspace(0.1, 0.9, 9), 3) if thresholds is None else thresholds
@@ -132,7 +154,10 @@ def threshold_table(p_par, targs, thresholds=None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index('threshold')
 
 # %% ../nbs/06_interpretation.ipynb #cdd6c439
-def threshold_for_sensitivity(p_par, targs, target:float=0.98) -> float:
+def threshold_for_sensitivity(p_par, # P(Parasitized) of each cell
+                              targs, # true class index of each cell (`CLASSES` order)
+                              target:float=0.98, # share of the parasitized cells to flag, in (0, 1]
+                             ) -> float:
     "The largest threshold on P(Parasitized) that still flags at least `target` of the parasitized cells"
     if not 0 < target <= 1: raise ValueError(f'target sensitivity must be in (0, 1], not {target}.')
     scores = np.sort(np.asarray(p_par)[np.asarray(targs) == _PAR])[::-1]
@@ -141,7 +166,10 @@ def threshold_for_sensitivity(p_par, targs, target:float=0.98) -> float:
     return float(scores[need - 1])
 
 # %% ../nbs/06_interpretation.ipynb #e0131b46
-def reliability(probs, targs, n_bins:int=10) -> tuple:
+def reliability(probs, # (N, 2) class probabilities of each cell
+                targs, # true class index of each cell
+                n_bins:int=10, # number of equal-width confidence bins between 0 and 1
+               ) -> tuple:
     "Per-bin cell count, mean confidence and accuracy of the predicted class, and the expected calibration error"
     probs, targs = np.asarray(probs), np.asarray(targs)
     conf, correct = probs.max(1), probs.argmax(1) == targs
@@ -156,7 +184,12 @@ def reliability(probs, targs, n_bins:int=10) -> tuple:
     return df, ece
 
 # %% ../nbs/06_interpretation.ipynb #3017b188
-def plot_reliability(probs, targs, n_bins:int=10, figsize=(4, 5), dpi=100) -> tuple:
+def plot_reliability(probs, # (N, 2) class probabilities of each cell
+                     targs, # true class index of each cell
+                     n_bins:int=10, # number of equal-width confidence bins between 0 and 1
+                     figsize=(4, 5), # figure size in inches (width, height)
+                     dpi=100, # figure resolution in dots per inch
+                    ) -> tuple:
     "Reliability diagram (accuracy against confidence per bin) over a histogram of confidences, as (figure, ECE)"
     df, ece = reliability(probs, targs, n_bins)
     full, w = df[df.cells > 0], 1 / n_bins
@@ -174,7 +207,9 @@ def plot_reliability(probs, targs, n_bins:int=10, figsize=(4, 5), dpi=100) -> tu
     return fig, ece
 
 # %% ../nbs/06_interpretation.ipynb #70518ca5
-def top_losses(preds:Preds, k:int=9) -> pd.DataFrame:
+def top_losses(preds:Preds, # predictions from `valid_preds`
+               k:int=9, # number of cells to list
+              ) -> pd.DataFrame:
     "The `k` cells with the largest loss: position, file, slide, actual and predicted class, P(actual), loss"
     idx = np.argsort(-preds.losses, kind='stable')[:k]
     return pd.DataFrame(dict(idx=idx, file=[Path(preds.items[i]).name for i in idx], slide=[slide_of(preds.items[i]) for i in idx],
@@ -182,11 +217,15 @@ def top_losses(preds:Preds, k:int=9) -> pd.DataFrame:
                              p_actual=preds.probs[idx, preds.targs[idx]], loss=preds.losses[idx]))
 
 # %% ../nbs/06_interpretation.ipynb #464d8969
-def cell_batch(learn, items) -> tuple:
+def cell_batch(learn, # the `Learner` whose validation transforms are applied
+               items, # image files, made into one labelled batch
+              ) -> tuple:
     "The model's inputs and targets for image files `items`, through the validation transforms"
     return learn.dls.test_dl(list(items), with_labels=True, bs=len(items)).one_batch()
 
-def cell_image(learn, x) -> np.ndarray:
+def cell_image(learn, # the `Learner` whose `Normalize` is undone
+               x, # one normalised image tensor (3, H, W)
+              ) -> np.ndarray:
     "The normalised image `x` (3,H,W) as an (H,W,3) array in [0,1], for display"
     norm = first(f for f in learn.dls.after_batch.fs if isinstance(f, Normalize))
     x = TensorImage(x.detach().cpu()[None].float())
@@ -194,7 +233,12 @@ def cell_image(learn, x) -> np.ndarray:
     return x[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 # %% ../nbs/06_interpretation.ipynb #fc7cd590
-def plot_top_losses_cam(learn, preds:Preds|None=None, k:int=9, ncols:int=3, size:float=2.2) -> plt.Figure:
+def plot_top_losses_cam(learn, # a trained `Learner`
+                        preds:Preds|None=None, # its `valid_preds`; None: computed on the validation set
+                        k:int=9, # number of worst cells to show
+                        ncols:int=3, # images per row
+                        size:float=2.2, # size of each image in inches
+                       ) -> plt.Figure:
     "The `k` worst cells, titled prediction / actual / loss / P(actual)"
     if preds is None: preds = valid_preds(learn)
     tl = top_losses(preds, k)
@@ -211,7 +255,11 @@ def plot_top_losses_cam(learn, preds:Preds|None=None, k:int=9, ncols:int=3, size
     return fig
 
 # %% ../nbs/06_interpretation.ipynb #3523795c
-def grad_cam(learn, x, class_idx:int, layer=None) -> np.ndarray:
+def grad_cam(learn, # a trained `Learner`, or its model
+             x, # one normalised image (3, H, W), or a batch whose first image is used
+             class_idx:int, # index of the class whose score is explained (`CLASSES` order)
+             layer=None, # module whose activations and gradients are used; None: the body, `model[0]`
+            ) -> np.ndarray:
     "Grad-CAM heatmap (H,W) in [0,1] of class `class_idx` for one normalised image `x`, at `layer` (default: the body)"
     model = getattr(learn, 'model', learn)
     layer = layer if layer is not None else model[0]
@@ -230,7 +278,13 @@ def grad_cam(learn, x, class_idx:int, layer=None) -> np.ndarray:
     return (cam / cam.max() if cam.max() > 0 else cam).clamp(0, 1).cpu().numpy()
 
 # %% ../nbs/06_interpretation.ipynb #3d80552d
-def show_cam(img, cam, ax, alpha:float=0.5, cmap='jet', title=None):
+def show_cam(img, # image (H, W, 3) in [0, 1], e.g. from `cell_image`
+             cam, # heatmap (H, W) in [0, 1], e.g. from `grad_cam`
+             ax, # matplotlib axes to draw on
+             alpha:float=0.5, # opacity of the heatmap, 0 (invisible) to 1 (opaque)
+             cmap='jet', # matplotlib colour map of the heatmap
+             title=None, # title of the panel; None for no title
+            ):
     "Draw heatmap `cam` over image `img` on `ax` with transparency `alpha`; the heatmap's image (for a colour bar)"
     ax.imshow(img)
     im = ax.imshow(cam, cmap=cmap, alpha=alpha, vmin=0, vmax=1)
@@ -239,8 +293,15 @@ def show_cam(img, cam, ax, alpha:float=0.5, cmap='jet', title=None):
     return im
 
 # %% ../nbs/06_interpretation.ipynb #5a692cd8
-def plot_top_losses_gradcam(learn, k:int=9, preds:Preds|None=None, alpha:float=0.5, cmap='jet', layer=None,
-                            size:float=1.8, dpi=72) -> plt.Figure:
+def plot_top_losses_gradcam(learn, # a trained `Learner`
+                            k:int=9, # number of worst cells to show, one row each
+                            preds:Preds|None=None, # its `valid_preds`; None: computed on the validation set
+                            alpha:float=0.5, # opacity of the heatmaps, 0 (invisible) to 1 (opaque)
+                            cmap='jet', # matplotlib colour map of the heatmaps
+                            layer=None, # module Grad-CAM looks at (`grad_cam`); None: the body
+                            size:float=1.8, # size of each panel in inches
+                            dpi=72, # figure resolution in dots per inch
+                           ) -> plt.Figure:
     "The `k` worst cells, each with Grad-CAM heatmaps for the predicted and the actual class, and a colour bar"
     if preds is None: preds = valid_preds(learn)
     tl = top_losses(preds, k)
@@ -271,7 +332,11 @@ def slide_accuracy(preds:Preds) -> pd.DataFrame:
     return g.sort_values(['accuracy', 'cells'], ascending=[True, False])
 
 # %% ../nbs/06_interpretation.ipynb #9fee3698
-def plot_slide_accuracy(sa:pd.DataFrame, n:int=10, figsize=(6, 4), dpi=100) -> plt.Figure:
+def plot_slide_accuracy(sa:pd.DataFrame, # per-slide table from `slide_accuracy`, worst first
+                        n:int=10, # number of worst slides to show
+                        figsize=(6, 4), # figure size in inches (width, height)
+                        dpi=100, # figure resolution in dots per inch
+                       ) -> plt.Figure:
     "Bar chart of the `n` worst slides' accuracy from `slide_accuracy`, each bar labelled with its cell count"
     worst = sa.head(n)[::-1]
     fig, ax = plt.subplots(figsize=figsize, dpi=dpi)

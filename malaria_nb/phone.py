@@ -64,14 +64,18 @@ def list_images(target) -> list:
     return files
 
 # %% ../nbs/10a_export_onnx.ipynb #de78c8be
-def cell_batch(files, image_size) -> np.ndarray:
+def cell_batch(files, # image files of cells (any mode, turned into 8-bit RGB by `read_cell`)
+               image_size, # (height, width) in pixels to squish each cell to
+              ) -> np.ndarray:
     "uint8 (N, H, W, 3) of the image `files`, each squished to `image_size` (h, w) with Pillow's bilinear filter"
     h, w = image_size
     if not len(files): return np.zeros((0, h, w, 3), np.uint8)
     return np.stack([np.asarray(read_cell(f).resize((w, h), Image.BILINEAR)) for f in files])
 
 # %% ../nbs/10a_export_onnx.ipynb #0bd81aa4
-def cell_pipeline(model, meta:dict):
+def cell_pipeline(model, # a PyTorch cell model that takes normalised (N, 3, H, W) floats and returns logits
+                  meta:dict, # its `model.json`: the per-channel `mean` and `std` of the normalisation
+                 ):
     "`model` with its preprocessing in front and a softmax behind: uint8 (N, H, W, 3) RGB in, class probabilities out"
     import torch
     class CellPipeline(torch.nn.Module):
@@ -105,7 +109,9 @@ def default_onnx_path(model_dir) -> Path:
     return d.parent/f'{d.name}.onnx'
 
 # %% ../nbs/10a_export_onnx.ipynb #6b03bfb2
-def set_onnx_metadata(path, props:dict):
+def set_onnx_metadata(path, # the ONNX file, rewritten in place
+                      props:dict, # keys and values to add or replace; non-string values are stored as JSON
+                     ):
     "Add `props` (values turned into strings, JSON for non-strings) to the `metadata_props` of the ONNX file `path`, in place"
     import onnx
     m = onnx.load(str(path))
@@ -115,7 +121,9 @@ def set_onnx_metadata(path, props:dict):
     onnx.save(m, str(path))
 
 # %% ../nbs/10a_export_onnx.ipynb #6b232cfe
-def onnx_props(meta:dict, precision:str) -> dict:
+def onnx_props(meta:dict, # the `model.json` of the exported model
+               precision:str, # the weights' precision recorded in the file: 'fp32' or 'int8'
+              ) -> dict:
     "The `metadata_props` of an ONNX export of the model described by `meta` (a `model.json`)"
     return dict(format=ONNX_FORMAT, format_version=str(ONNX_FORMAT_VERSION), precision=precision, arch=meta['arch'],
                 classes=meta['classes'], image_size=meta['image_size'], resize=meta.get('resize', 'squish'),
@@ -126,7 +134,9 @@ def onnx_props(meta:dict, precision:str) -> dict:
 # %% ../nbs/10a_export_onnx.ipynb #caa96c17
 _JSON_PROPS = ('classes', 'image_size', 'mean', 'std')
 
-def onnx_session(path, threads:int|None=None) -> tuple:
+def onnx_session(path, # the .onnx file `export_onnx` (or `malaria-nb export-onnx`) wrote
+                 threads:int|None=None, # CPU threads per operator, at least 1 (default: onnxruntime's choice)
+                ) -> tuple:
     "An onnxruntime CPU session of the malaria_nb ONNX file `path`, and its metadata; `threads` per operator (default: onnxruntime's)"
     p = Path(path)
     if not p.is_file(): raise ValueError(f'{p}: no such ONNX file: give the file `malaria-nb export-onnx` wrote.')
@@ -142,14 +152,20 @@ def onnx_session(path, threads:int|None=None) -> tuple:
     return sess, {k: json.loads(v) if k in _JSON_PROPS or k.startswith('int8_') else v for k, v in props.items()}
 
 # %% ../nbs/10a_export_onnx.ipynb #a441fb1b
-def onnx_probs(sess, x:np.ndarray, bs:int=64) -> np.ndarray:
+def onnx_probs(sess, # an onnxruntime session, from `onnx_session`
+               x:np.ndarray, # uint8 RGB cells (N, H, W, 3), already at the model's image_size (`cell_batch`)
+               bs:int=64, # cells per run of the session
+              ) -> np.ndarray:
     "Class probabilities of the uint8 cells `x` (N, H, W, 3) from the onnxruntime session `sess`, `bs` at a time"
     name = sess.get_inputs()[0].name
     out = [sess.run(None, {name: np.ascontiguousarray(x[i:i+bs])})[0] for i in range(0, len(x), bs)]
     return np.concatenate(out) if out else np.zeros((0, sess.get_outputs()[0].shape[1]), np.float32)
 
 # %% ../nbs/10a_export_onnx.ipynb #807ac549
-def export_onnx(model_dir, out=None, opset:int=17) -> Path:
+def export_onnx(model_dir, # folder with `model.json` and `model.safetensors` (from `save_cell_model`)
+                out=None, # the ONNX file to write (default: `default_onnx_path`, DIR.onnx beside the folder)
+                opset:int=17, # the ONNX operator-set version to export to
+               ) -> Path:
     "Export the model in `model_dir` with its preprocessing to the ONNX file `out` (default: `default_onnx_path`), checked by onnxruntime"
     import torch
     from malaria_nb.export import load_cell_model
@@ -169,7 +185,11 @@ def export_onnx(model_dir, out=None, opset:int=17) -> Path:
     return out
 
 # %% ../nbs/10a_export_onnx.ipynb #53d6746b
-def predict_onnx(onnx_file, items, bs:int=64, threads:int|None=None) -> dict:
+def predict_onnx(onnx_file, # the .onnx file `export_onnx` wrote (fp32 or int8)
+                 items, # a cell image, a folder searched recursively for images, or a list of image files
+                 bs:int=64, # images read and predicted per batch, at least 1
+                 threads:int|None=None, # CPU threads per operator (default: onnxruntime's choice)
+                ) -> dict:
     "Predict the cells in `items` (image, folder or list) with the ONNX export `onnx_file`: columns file, label, probability, p_parasitized"
     if bs < 1: raise ValueError(f'bs must be at least 1, not {bs}.')
     sess, meta = onnx_session(onnx_file, threads)
@@ -182,7 +202,11 @@ def predict_onnx(onnx_file, items, bs:int=64, threads:int|None=None) -> dict:
 # %% ../nbs/10a_export_onnx.ipynb #4a8a0185
 INT8_OPS = ('Conv', 'MatMul', 'Gemm', 'Add', 'Relu', 'MaxPool', 'GlobalAveragePool', 'Concat')
 
-def quantize_int8(fp32, out, calib:np.ndarray, bs:int=32) -> Path:
+def quantize_int8(fp32, # the fp32 ONNX file to quantise (from `export_onnx`)
+                  out, # the int8 ONNX file to write
+                  calib:np.ndarray, # uint8 RGB calibration cells (N, H, W, 3) that set the activation ranges
+                  bs:int=32, # calibration cells per batch
+                 ) -> Path:
     "Quantise the ONNX file `fp32` to int8 (QDQ, per-channel weights), calibrated on the uint8 cells `calib`; written to `out` unchecked"
     from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationDataReader
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -200,7 +224,15 @@ def quantize_int8(fp32, out, calib:np.ndarray, bs:int=32) -> Path:
     return Path(out)
 
 # %% ../nbs/10a_export_onnx.ipynb #6814290e
-def paired_slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000, seed:int=0, ci:float=0.95) -> dict:
+def paired_slide_bootstrap(slides, # the slide of each cell: the unit that is resampled
+                           targs, # the true class index of each cell
+                           pred_a, # class index predicted for each cell by model `a` (the reference, e.g. fp32)
+                           pred_b, # class index predicted for each cell by model `b` (e.g. int8)
+                           pos:int=0, # index of the positive class, whose sensitivity is measured
+                           n:int=2000, # bootstrap resamples of the slides
+                           seed:int=0, # seed of the resampling
+                           ci:float=0.95, # coverage of the intervals: 0.95 gives 95% intervals
+                          ) -> dict:
     "Accuracy and sensitivity (class `pos`) of predictions `a` and `b` of the same cells, and of `b` - `a`, in points, with slide-bootstrap intervals"
     names, s = np.unique(np.asarray(slides), return_inverse=True)
     t, a, b = np.asarray(targs), np.asarray(pred_a), np.asarray(pred_b)
@@ -224,7 +256,15 @@ def paired_slide_bootstrap(slides, targs, pred_a, pred_b, pos:int=0, n:int=2000,
 class Int8Refused(ValueError):
     "The int8 model lost more sensitivity than allowed; nothing was written"
 
-def export_int8(fp32, out, calib:np.ndarray, x:np.ndarray, y, slides, max_sens_drop:float=0.5, n_boot:int=2000) -> dict:
+def export_int8(fp32, # the fp32 ONNX file (from `export_onnx`)
+                out, # the int8 ONNX file, written only if it passes the check
+                calib:np.ndarray, # uint8 RGB calibration cells (N, H, W, 3), from training slides
+                x:np.ndarray, # uint8 RGB validation cells (N, H, W, 3) for the check
+                y, # the true class index of each validation cell
+                slides, # the slide of each validation cell, for the bootstrap
+                max_sens_drop:float=0.5, # most points of sensitivity (percent) int8 may lose; 0 or more
+                n_boot:int=2000, # bootstrap resamples of the slides
+               ) -> dict:
     "Quantise `fp32` calibrated on `calib`; compare on validation cells `x` (labels `y`, `slides`); write `out` only if sensitivity drops by <= `max_sens_drop` points"
     if max_sens_drop < 0: raise ValueError(f'max_sens_drop is in points of sensitivity and cannot be negative, not {max_sens_drop}.')
     out, (s32, meta) = Path(out), onnx_session(fp32)
@@ -240,7 +280,14 @@ def export_int8(fp32, out, calib:np.ndarray, x:np.ndarray, y, slides, max_sens_d
     return r
 
 # %% ../nbs/10a_export_onnx.ipynb #a07bebd3
-def int8_from_folder(fp32, out, data, valid_pct:float=0.2, seed:int=42, calib_cells:int=256, max_sens_drop:float=0.5) -> dict:
+def int8_from_folder(fp32, # the fp32 ONNX file (from `export_onnx`)
+                     out, # the int8 ONNX file, written only if it passes the check
+                     data, # a cell images folder with one subfolder per class (Parasitized/, Uninfected/)
+                     valid_pct:float=0.2, # share of the slides held out for validation, as in training
+                     seed:int=42, # seed of the slide split (as in training) and of the calibration draw
+                     calib_cells:int=256, # calibration cells drawn at random from the training slides
+                     max_sens_drop:float=0.5, # most points of sensitivity (percent) int8 may lose; 0 or more
+                    ) -> dict:
     "`export_int8` with `calib_cells` calibration cells from the training slides of the folder `data` and the check on its validation slides"
     from malaria_nb.data import cell_files, check_image_folder, patient_split, slide_of
     _, meta = onnx_session(fp32)
@@ -263,6 +310,7 @@ def _int8_line(f:Path, r:dict) -> str:
     return (f'wrote {f} ({f.stat().st_size / 2**20:.1f} MiB, int8, calibrated on {r["calibration_cells"]} cells of {r["calibration_slides"]} '
             f'training slides); on {r["cells"]} validation cells from {r["slides"]} slides: {ch}')
 
+# %% ../nbs/10a_export_onnx.ipynb #b1aa44c9
 def export_onnx_command(p):
     "Add the arguments of `malaria-nb export-onnx` to the sub-parser `p`; return its runner"
     p.add_argument('--model', required=True, metavar='DIR', help='the folder `save_cell_model` / `malaria-nb train` exported (model.json, model.safetensors)')

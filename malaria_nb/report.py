@@ -30,7 +30,12 @@ def _save_csv(df, path):
     return Path(path)
 
 # %% ../nbs/06a_interpret_run.ipynb #9a2339b3
-def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_workers:int=0) -> Learner:
+def load_run(run, # output folder of `malaria-nb train` (metrics.json, checkpoints/)
+             data=None, # image folder (Parasitized/, Uninfected/); None: the data the run trained on
+             valid_pct:float|None=None, # share of the slides held out for validation; None: as trained
+             seed:int|None=None, # seed of the validation split; None: as trained
+             num_workers:int=0, # processes decoding images (0: this one)
+            ) -> Learner:
     "The learner of the training run folder `run` (`metrics.json` and `checkpoints/`), with its best epoch's weights"
     run = Path(run)
     if not (run/'metrics.json').is_file():
@@ -53,7 +58,11 @@ def load_run(run, data=None, valid_pct:float|None=None, seed:int|None=None, num_
     except Exception as e: raise ValueError(f'{ckpt} is damaged ({type(e).__name__}): train the run again, or resume it') from None
 
 # %% ../nbs/06a_interpret_run.ipynb #0bd0f968
-def interpret_run(learn, out, k:int=9, target:float=0.98) -> dict:
+def interpret_run(learn, # a `Learner` with its validation set, e.g. from `load_run`
+                  out, # folder to write the PNG figures, CSV tables and `summary.json` to
+                  k:int=9, # number of worst cells in the top-losses figure and table
+                  target:float=0.98, # sensitivity the reported threshold must reach, in (0, 1]
+                 ) -> dict:
     "Write this notebook's figures (PNG) and tables (CSV) for `learn`'s validation set to `out`; the headline numbers"
     out = Path(out)
     preds = valid_preds(learn)

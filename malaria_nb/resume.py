@@ -30,7 +30,9 @@ def rng_states(dls=None) -> dict:
     if dls is not None: res['loaders'] = [dl.rng.getstate() for dl in dls.loaders]
     return res
 
-def set_rng_states(state:dict, dls=None):
+def set_rng_states(state:dict, # random states from `rng_states`, e.g. a checkpoint's 'rng'
+                   dls=None, # `DataLoaders` whose loaders' states are restored too; None skips them
+                  ):
     "Restore random states saved by `rng_states`"
     random.setstate(_tuples(state['python']))
     kind, keys, pos, has_gauss, gauss = state['numpy']
@@ -62,7 +64,10 @@ def digest_path(path) -> Path:
     "The file beside checkpoint `path` that records its SHA-256"
     return Path(path).with_name(Path(path).name + '.sha256')
 
-def save_checkpoint(state:dict, ckpt_dir) -> Path:
+# %% ../nbs/07_resume.ipynb #77c79384
+def save_checkpoint(state:dict, # the checkpoint: a dict with every key of `CKPT_KEYS`
+                    ckpt_dir, # folder to write `resume_NNN.pt` (NNN: its epoch) and its `.sha256` to
+                   ) -> Path:
     "Write the checkpoint `state` to `ckpt_dir` atomically, named after its epoch, with its SHA-256 beside it"
     missing = [k for k in CKPT_KEYS if k not in state]
     if missing: raise ValueError(f'checkpoint state lacks {missing}')
@@ -77,6 +82,7 @@ def _safe_globals():
     core = getattr(np, '_core', None) or np.core
     return torch.serialization.safe_globals([L, core.multiarray.scalar, np.dtype, *[getattr(np.dtypes, d) for d in np.dtypes.__all__]])
 
+# %% ../nbs/07_resume.ipynb #9258d6a0
 def load_checkpoint(path) -> dict:
     "Load a checkpoint written by `save_checkpoint` without unpickling code; raise `ValueError` if it is damaged"
     path = Path(path)
@@ -175,7 +181,14 @@ def run_meta(learn) -> dict:
                 valid=files_fingerprint(items[1]) if items[1] is not None else len(learn.dls.valid_ds))
 
 # %% ../nbs/07_resume.ipynb #f68c60a3
-def one_cycle_schedule(n_epoch:int, lr_max=1e-3, div:float=25., div_final:float=1e5, pct_start:float=0.25, wd=None, moms=None) -> dict:
+def one_cycle_schedule(n_epoch:int, # epochs of the whole cycle
+                       lr_max=1e-3, # peak learning rate, or a `slice` for discriminative rates
+                       div:float=25., # the cycle starts at `lr_max / div`
+                       div_final:float=1e5, # and ends at `lr_max / div_final`
+                       pct_start:float=0.25, # share of the steps that warm up to `lr_max`
+                       wd=None, # weight decay; None: the `Learner`'s default
+                       moms=None, # momentums (start, middle, end); None: fastai's default (0.95, 0.85, 0.95)
+                      ) -> dict:
     "The parameters of a `fit_one_cycle` call, as a checkpoint stores them"
     if isinstance(lr_max, slice): lr_max = ['slice', lr_max.start, lr_max.stop]
     return dict(n_epoch=int(n_epoch), lr_max=lr_max, div=div, div_final=div_final, pct_start=pct_start, wd=wd,
@@ -188,7 +201,14 @@ def _fit(learn, schedule:dict, cbs, start_epoch:int=0):
     learn.fit_one_cycle(s['n_epoch'], lr_max=_lr(s['lr_max']), div=s['div'], div_final=s['div_final'], pct_start=s['pct_start'],
                         wd=s['wd'], moms=tuple(s['moms']) if s['moms'] else None, cbs=cbs, start_epoch=start_epoch)
 
-def fit_resumable(learn, n_epoch:int, ckpt_dir, lr_max=1e-3, cbs=None, keep:int=2, **kwargs) -> Learner:
+def fit_resumable(learn, # the `Learner` to train
+                  n_epoch:int, # epochs of the one-cycle schedule
+                  ckpt_dir, # folder for the checkpoints, one per epoch
+                  lr_max=1e-3, # peak learning rate, or a `slice` for discriminative rates
+                  cbs=None, # extra callbacks for this fit
+                  keep:int=2, # number of newest checkpoints kept; older ones are deleted
+                  **kwargs, # the rest of `one_cycle_schedule`: div, div_final, pct_start, wd, moms
+                 ) -> Learner: # `learn`, trained
     "`fit_one_cycle` that writes a complete checkpoint after every epoch to `ckpt_dir`"
     schedule = one_cycle_schedule(n_epoch, lr_max, **kwargs)
     _fit(learn, schedule, [ResumableCheckpoint(ckpt_dir, schedule, run_meta(learn), keep=keep)] + list(L(cbs)))
@@ -198,7 +218,11 @@ def fit_resumable(learn, n_epoch:int, ckpt_dir, lr_max=1e-3, cbs=None, keep:int=
 class CheckpointMismatch(ValueError):
     "A checkpoint that belongs to another run (architecture, data or schedule)"
 
-def check_checkpoint(state:dict, meta:dict, schedule:dict|None=None, path=''):
+def check_checkpoint(state:dict, # a loaded checkpoint (`load_checkpoint`)
+                     meta:dict, # this run's `run_meta`: architecture, weight shapes, training and validation files
+                     schedule:dict|None=None, # this run's `one_cycle_schedule`; None skips the schedule check
+                     path='', # the checkpoint's file, named in the error
+                    ):
     "Raise `CheckpointMismatch` if checkpoint `state` was not written for `meta` (and `schedule`, when given)"
     what = dict(arch='architecture', shapes='model (weight shapes)', train='training files', valid='validation files')
     diff = [f"{what.get(k, k)}: checkpoint {state['meta'].get(k)!r}, now {v!r}" for k,v in meta.items() if state['meta'].get(k) != v]
@@ -207,7 +231,13 @@ def check_checkpoint(state:dict, meta:dict, schedule:dict|None=None, path=''):
     if diff: raise CheckpointMismatch(f'{path} belongs to another run; ' + '; '.join(diff) +
                                       '. Resume with the settings it was written with, or start a new run in another folder.')
 
-def resume_one_cycle(learn, ckpt_dir, cbs=None, schedule:dict|None=None, keep:int=2) -> Learner:
+# %% ../nbs/07_resume.ipynb #19b6f75f
+def resume_one_cycle(learn, # a fresh `Learner`, built as for the interrupted run
+                     ckpt_dir, # folder of the interrupted run's checkpoints
+                     cbs=None, # extra callbacks for the rest of the fit
+                     schedule:dict|None=None, # expected `one_cycle_schedule`, checked; None: the checkpoint's
+                     keep:int=2, # number of newest checkpoints kept; older ones are deleted
+                    ) -> Learner:
     "Continue the one-cycle run checkpointed in `ckpt_dir` with the fresh `learn`, from the epoch after the last checkpoint"
     path, state = latest_checkpoint(ckpt_dir)
     check_checkpoint(state, run_meta(learn), schedule, path)
@@ -222,7 +252,9 @@ def resume_one_cycle(learn, ckpt_dir, cbs=None, schedule:dict|None=None, keep:in
     return learn
 
 # %% ../nbs/07_resume.ipynb #3a72cb4d
-def plot_sessions(learn, figsize=(9, 3)):
+def plot_sessions(learn, # a `Learner` trained by `fit_resumable`, perhaps resumed by `resume_one_cycle`
+                  figsize=(9, 3), # figure size in inches (width, height)
+                 ):
     "Learning rate and momentum per training step of `learn`'s run, coloured by session"
     lrs, moms = np.array(learn.recorder.lrs), np.array(learn.recorder.hps.get('mom', []))
     sessions = getattr(learn, 'sessions', [dict(epoch=0, iteration=0)])

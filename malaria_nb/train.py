@@ -41,7 +41,9 @@ def malaria_metrics() -> list:
     return [error_rate, accuracy, sensitivity(), specificity(), roc_auc()]
 
 # %% ../nbs/03_resnet34.ipynb #4025e5b6
-def metrics_from_probs(probs, targs) -> dict:
+def metrics_from_probs(probs, # class probabilities, one row per cell, columns in `CLASSES` order
+                       targs, # the true class index of each cell
+                      ) -> dict:
     "accuracy, sensitivity, specificity and ROC-AUC from class probabilities `probs` and targets `targs`"
     probs, targs = np.asarray(probs), np.asarray(targs)
     pred, par = probs.argmax(1), CLASSES.index('Parasitized')
@@ -52,7 +54,9 @@ def metrics_from_probs(probs, targs) -> dict:
     res['roc_auc'] = float(skm.roc_auc_score(pos, probs[:, par])) if pos.any() and neg.any() else float('nan')
     return res
 
-def evaluate(learn, dl=None) -> dict:
+def evaluate(learn, # a trained `Learner`
+             dl=None, # DataLoader to evaluate on; `None`: the validation set
+            ) -> dict:
     "Metrics of `learn` on `dl` (the validation set by default)"
     probs, targs = learn.get_preds(dl=dl)
     return metrics_from_probs(probs, targs)
@@ -76,7 +80,9 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-def save_json(obj, path):
+def save_json(obj, # anything `json.dumps` can write
+              path, # file to write; its folder is made if needed
+             ):
     "Write `obj` as JSON to `path` atomically"
     with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(obj, indent=2) + '\n')
     return Path(path)
