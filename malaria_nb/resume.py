@@ -128,41 +128,46 @@ class ResumableCheckpoint(Callback):
 
     def _sched(self): return next((c for c in self.learn.cbs if isinstance(c, ParamScheduler)), None)
 
-    def after_cancel_epoch(self):
-        if self.epoch >= self.start_epoch: return     # a cancel by someone else: nothing to replay
-        self.learn.save = lambda *args, **kwargs: None  # #2836: no file may be written in a skipped epoch
-        self.recorder.log = L(self.epoch) + L(self.state['recorder']['values'][self.epoch])  # #3780: the real row
-
-    def before_epoch(self):
-        if 'save' in self.learn.__dict__: del self.learn.save
-        if self.state is None or self.epoch != self.start_epoch: return
-        rec, s = self.recorder, self.state
-        rec.lrs, rec.iters, rec.losses = list(s['recorder']['lrs']), list(s['recorder']['iters']), list(s['recorder']['losses'])
-        rec.values = [L(v) for v in s['recorder']['values']]
-        rec.smooth_loss.count, rec.smooth_loss.val = s['recorder']['smooth_count'], s['recorder']['smooth_val']
-        if (sch := self._sched()) is not None: sch.hps = {k: list(v) for k,v in s['recorder']['hps'].items()}
-        if s['scaler'] is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
-        self.learn.train_iter = s['train_iter']
-        set_rng_states(s['rng'], self.dls)
-
     def before_train(self):
         if self.epoch == self.start_epoch: self.sessions.append(dict(epoch=self.epoch, iteration=len(self.recorder.lrs)))
 
-    def after_epoch(self):
-        if self.epoch < self.start_epoch or not is_main(): return   # a distributed run: rank 0 alone writes
-        rec, sch, scaler = self.recorder, self._sched(), getattr(self.learn, 'scaler', None)
-        state = dict(version=1, epoch=self.epoch, model=get_model(self.model).state_dict(), opt=self.opt.state_dict(),
-                     schedule=self.schedule, meta=self.meta, train_iter=self.train_iter, sessions=self.sessions,
-                     recorder=dict(values=[[float(x) for x in v] for v in rec.values], lrs=list(rec.lrs), iters=list(rec.iters),
-                                   losses=[float(x) for x in rec.losses], smooth_count=rec.smooth_loss.count,
-                                   smooth_val=rec.smooth_loss.val.detach().cpu().clone(),
-                                   hps={k: list(v) for k,v in (sch.hps if sch else {}).items()}),
-                     rng=rng_states(self.dls), scaler=scaler.state_dict() if scaler is not None else None)
-        save_checkpoint(state, self.ckpt_dir)
-        for old in checkpoints(self.ckpt_dir)[self.keep:]: old.unlink(); digest_path(old).unlink(missing_ok=True)
-
     def after_fit(self):
         if 'save' in self.learn.__dict__: del self.learn.save
+
+# %% ../nbs/07_resume.ipynb #e089a2ac
+@patch
+def after_cancel_epoch(self:ResumableCheckpoint):
+    if self.epoch >= self.start_epoch: return     # a cancel by someone else: nothing to replay
+    self.learn.save = lambda *args, **kwargs: None  # #2836: no file may be written in a skipped epoch
+    self.recorder.log = L(self.epoch) + L(self.state['recorder']['values'][self.epoch])  # #3780: the real row
+
+@patch
+def before_epoch(self:ResumableCheckpoint):
+    if 'save' in self.learn.__dict__: del self.learn.save
+    if self.state is None or self.epoch != self.start_epoch: return
+    rec, s = self.recorder, self.state
+    rec.lrs, rec.iters, rec.losses = list(s['recorder']['lrs']), list(s['recorder']['iters']), list(s['recorder']['losses'])
+    rec.values = [L(v) for v in s['recorder']['values']]
+    rec.smooth_loss.count, rec.smooth_loss.val = s['recorder']['smooth_count'], s['recorder']['smooth_val']
+    if (sch := self._sched()) is not None: sch.hps = {k: list(v) for k,v in s['recorder']['hps'].items()}
+    if s['scaler'] is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
+    self.learn.train_iter = s['train_iter']
+    set_rng_states(s['rng'], self.dls)
+
+# %% ../nbs/07_resume.ipynb #a973b844
+@patch
+def after_epoch(self:ResumableCheckpoint):
+    if self.epoch < self.start_epoch or not is_main(): return   # a distributed run: rank 0 alone writes
+    rec, sch, scaler = self.recorder, self._sched(), getattr(self.learn, 'scaler', None)
+    state = dict(version=1, epoch=self.epoch, model=get_model(self.model).state_dict(), opt=self.opt.state_dict(),
+                 schedule=self.schedule, meta=self.meta, train_iter=self.train_iter, sessions=self.sessions,
+                 recorder=dict(values=[[float(x) for x in v] for v in rec.values], lrs=list(rec.lrs), iters=list(rec.iters),
+                               losses=[float(x) for x in rec.losses], smooth_count=rec.smooth_loss.count,
+                               smooth_val=rec.smooth_loss.val.detach().cpu().clone(),
+                               hps={k: list(v) for k,v in (sch.hps if sch else {}).items()}),
+                 rng=rng_states(self.dls), scaler=scaler.state_dict() if scaler is not None else None)
+    save_checkpoint(state, self.ckpt_dir)
+    for old in checkpoints(self.ckpt_dir)[self.keep:]: old.unlink(); digest_path(old).unlink(missing_ok=True)
 
 # %% ../nbs/07_resume.ipynb #f251f089
 def files_fingerprint(files) -> str:
