@@ -7,19 +7,16 @@ __all__ = ['decode_cell', 'cache_key', 'default_cache_dir', 'CellCache', 'cell_c
            'CellArray', 'CachedCells', 'CachedDL', 'CellDataLoaders', 'cached_dls', 'epoch_rate', 'malaria_dls']
 
 # %% ../nbs/02a_cell_cache.ipynb #248e8926
-import os
+import hashlib, json, os, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
+from fastcore.parallel import parallel
 from fastai.vision.all import *
 
 # %% ../nbs/02a_cell_cache.ipynb #448c27a9
 from .data import CLASSES, DataError, cell_files, check_image_folder, load_cell, cell_splitter, patient_split, plain_dls
 from .data import _label_index, _corrected_cache
-
-# %% ../nbs/02a_cell_cache.ipynb #596cc6b8
-import json, time, hashlib
-from fastcore.parallel import parallel
 
 # %% ../nbs/02a_cell_cache.ipynb #eebbbf1f
 def decode_cell(fn, # path of a cell image file
