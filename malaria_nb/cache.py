@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['decode_cell', 'cache_key', 'default_cache_dir', 'CellCache', 'cell_cache', 'DihedralFlips', 'NormalizeCells',
-           'CellArray', 'CachedCells', 'CachedDL', 'CellDataLoaders', 'cached_dls', 'epoch_rate', 'malaria_dls']
+           'turn_cells', 'stain_cells', 'TurnAndStain', 'CellArray', 'CachedCells', 'CachedDL', 'CellDataLoaders',
+           'cached_dls', 'epoch_rate', 'malaria_dls']
 
 # %% ../nbs/02a_cell_cache.ipynb #248e8926
 import hashlib, json, os, time
@@ -144,6 +145,49 @@ class NormalizeCells(Normalize):
         m, s = self.mean.as_subclass(Tensor), self.std.as_subclass(Tensor)
         return TensorImage(x.as_subclass(Tensor).float().mul_(1 / (255 * s)).sub_(m / s))
 
+# %% ../nbs/02a_cell_cache.ipynb #65a0d105
+def turn_cells(x:Tensor, # float images (n, 3, h, w)
+               degrees:Tensor, # one angle per image, counter-clockwise as displayed
+              ) -> Tensor:
+    "Each image of `x` turned by its angle and zoomed out just enough to keep the whole original in view; black corners"
+    a = torch.deg2rad(degrees.to(x.device, x.dtype))
+    fit = a.cos().abs() + a.sin().abs()
+    cos, sin, zero = a.cos() * fit, a.sin() * fit, torch.zeros_like(a)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
+
+# %% ../nbs/02a_cell_cache.ipynb #0fb7c4e0
+def stain_cells(x:Tensor, # float images in [0, 1] (n, 3, h, w)
+                saturation:Tensor, # per image: the colour (distance from grey) scaled by 1 + this
+                hue:Tensor, # per image: the colours turned about the grey axis by this many degrees
+                brightness:Tensor, # per image: every value scaled by 1 + this
+               ) -> Tensor:
+    "`x` with each image's saturation, hue and brightness shifted by its own amounts, clipped to [0, 1]; black stays black"
+    per_image = lambda t: t.to(x.device, x.dtype).view(-1, 1, 1, 1)
+    grey = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    x = grey + (x - grey) * (1 + per_image(saturation))
+    h = torch.deg2rad(hue.to(x.device, x.dtype))[:, None, None]
+    K = x.new_tensor([[0, -1, 1], [1, 0, -1], [-1, 1, 0]]) / math.sqrt(3)   # the cross product with the grey axis
+    turn = torch.eye(3, dtype=x.dtype, device=x.device) + h.sin() * K + (1 - h.cos()) * (K @ K)
+    return (torch.einsum('nij,njhw->nihw', turn, x) * (1 + per_image(brightness))).clamp(0, 1)
+
+# %% ../nbs/02a_cell_cache.ipynb #199349f9
+class TurnAndStain(Transform):
+    "Training only: turn each cell by a random angle within +/-`rotate` degrees and shift its stain by up to `stain`"
+    split_idx, order = 0, 7   # after `DihedralFlips` (uint8 in), before `NormalizeCells` (floats in [0, 1] out)
+    def __init__(self, rotate:float=0., # largest turn, in degrees (180: any angle)
+                 stain:float=0., # largest saturation and brightness shift (a share: 0.1 is 10%); the hue turns by up to this x 90 degrees
+                 order:int|None=None): super().__init__(order=order); self.rotate, self.stain = rotate, stain
+
+    def encodes(self, x:TensorImage):
+        x = x.as_subclass(Tensor)
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        draw = lambda s: (torch.rand(len(x), device=x.device) * 2 - 1) * s
+        if self.rotate: x = turn_cells(x, draw(self.rotate))
+        if self.stain: x = stain_cells(x, draw(self.stain), draw(self.stain * 90), draw(self.stain))
+        return TensorImage(x)
+
 # %% ../nbs/02a_cell_cache.ipynb #35baf0f4
 class CellArray:
     "Cells decoded into memory, shaped like a `CellCache`: `images` uint8 (N, 3, size, size), `labels`, `files`"
@@ -207,13 +251,15 @@ def cached_dls(path, # a folder with one sub-folder of images per class
                stats=imagenet_stats, # normalisation statistics (mean, std)
                cache_dir=None, device=None, n_workers:int=2, progress:bool|None=None,
                corrections=None, # reviewed labels (`apply_corrections`): 'exclude' rows left out, 'relabel' rows flipped
+               rotate:float=0., # training cells turned by a random angle within +/- this many degrees (`TurnAndStain`)
+               stain:float=0., # and their stain shifted by up to this share (0: only the dihedral flips)
               ) -> CellDataLoaders:
     "`DataLoaders` fed from a `cell_cache`: the items, labels and split of `plain_dls`, augmented and normalised by batch on `device`"
     cache = cell_cache(path, size, cache_dir=cache_dir, n_workers=n_workers, progress=progress)
     if test_pct: train_idx, valid_idx, test_idx = patient_split(cache.files, valid_pct, test_pct, seed)
     else: (train_idx, valid_idx), test_idx = cell_splitter(split, valid_pct, seed, valid_slides)(cache.files), []
     if corrections is not None: cache, train_idx, valid_idx, test_idx = _corrected_cache(cache, corrections, train_idx, valid_idx, test_idx)
-    def tfms(): return [DihedralFlips(), NormalizeCells.from_stats(*stats, cuda=False)]
+    def tfms(): return [DihedralFlips(), *([TurnAndStain(rotate, stain)] if rotate or stain else []), NormalizeCells.from_stats(*stats, cuda=False)]
     train = CachedDL(CachedCells(cache, train_idx, 0), bs=bs, shuffle=True, drop_last=True, num_workers=0, after_batch=tfms())
     valid = CachedDL(CachedCells(cache, valid_idx, 1), bs=bs, shuffle=False, num_workers=0, after_batch=tfms())
     train.rng = random.Random(seed)
@@ -239,10 +285,13 @@ def malaria_dls(path, # a folder with one sub-folder of images per class
                 num_workers:int=0, # processes decoding images: once into the cache, or every epoch for 'plain'
                 cache_dir=None, device=None,
                 corrections=None, # reviewed labels (`apply_corrections`, notebook 12): 'exclude' rows left out, 'relabel' rows flipped
+                rotate:float=0., # training cells turned by a random angle within +/- this many degrees (`TurnAndStain`)
+                stain:float=0., # and their stain shifted by up to this share
                ) -> DataLoaders:
     "The course's DataLoaders for the folder `path`, split by `cell_splitter`"
     if pipeline == 'cached': return cached_dls(path, size, bs, split, valid_pct, seed, valid_slides, cache_dir=cache_dir,
-                                               device=device, n_workers=num_workers, corrections=corrections)
-    if pipeline == 'plain': return plain_dls(path, size, bs, split, valid_pct, seed, valid_slides, num_workers=num_workers, device=device,
-                                             corrections=corrections)
-    raise DataError(f"pipeline must be 'cached' or 'plain', not {pipeline!r}.")
+                                               device=device, n_workers=num_workers, corrections=corrections, rotate=rotate, stain=stain)
+    if pipeline != 'plain': raise DataError(f"pipeline must be 'cached' or 'plain', not {pipeline!r}.")
+    dls = plain_dls(path, size, bs, split, valid_pct, seed, valid_slides, num_workers=num_workers, device=device, corrections=corrections)
+    if rotate or stain: dls.train.after_batch.add(TurnAndStain(rotate, stain, order=11))   # after fastai's IntToFloatTensor
+    return dls

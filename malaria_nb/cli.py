@@ -106,6 +106,9 @@ def train_command(p):
     p.add_argument('--seed', type=int, help=f'random seed (default: {D["seed"]})')
     p.add_argument('--pipeline', choices=['cached', 'plain'], help="'cached' decodes every image once and augments whole batches "
                    "(default); 'plain' is fastai's item pipeline, as in the tutorial")
+    p.add_argument('--rotate', type=float, help=f'turn each training cell by a random angle within +/- this many degrees (default: {D["rotate"]:g}; 0: the 8 flips only)')
+    p.add_argument('--stain', type=float, help=f"shift each training cell's saturation and brightness by up to this share, its hue by up to this x 90 degrees (default: {D['stain']:g})")
+    p.add_argument('--label-smoothing', type=float, help=f'label smoothing of the loss, against label noise (default: {D["label_smoothing"]:g})')
     p.add_argument('--workers', type=whole_number(0, '{v}: give 0 (decode in this process) or more'), default=None, help='processes that decode images: into the cache once, or every epoch '
                    'with --pipeline plain (default: 0 for the embedded sample, else the CPU count, at most 8)')
     p.add_argument('--target-sensitivity', type=float, default=0.97, help='report the threshold on P(Parasitized) that reaches this '

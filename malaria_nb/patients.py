@@ -22,7 +22,7 @@ from scipy.stats import beta
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
 from .train import ARCHS, save_json
 from .resume import checkpoints
-from .recipe import train_resumable
+from .recipe import RUN_SETTINGS, check_settings, train_resumable
 
 # %% ../nbs/11_patients.ipynb #7e28da41
 def cells_of(files, # cell image files, each in a `Parasitized` or `Uninfected` folder, named `C<slide>...`
@@ -269,15 +269,19 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
     p.add_argument('--epochs', type=int, default=None, help='epochs per fold (default: as `malaria-nb train`)')
     p.add_argument('--arch', choices=list(ARCHS), default=None, help='architecture (default: as `malaria-nb train`)')
     p.add_argument('--size', type=int, default=None, help='image size in pixels (default: as `malaria-nb train`)')
+    p.add_argument('--rotate', type=float, default=None, help='training cells turned within +/- this many degrees (default: as `malaria-nb train`)')
+    p.add_argument('--stain', type=float, default=None, help='training cells\' stain shifted by up to this share (default: as `malaria-nb train`)')
+    p.add_argument('--label-smoothing', type=float, default=None, help='label smoothing of the loss (default: as `malaria-nb train`)')
     p.add_argument('--seed', type=int, default=42, help='seed of the assignment of slides to folds (default 42)')
     def run(args) -> int:
         if args.folds < 2: raise ValueError(f'--folds must be at least 2, not {args.folds}.')
         if args.epochs is not None and args.epochs < 1: raise ValueError(f'--epochs must be at least 1, not {args.epochs}.')
         if args.size is not None and args.size < 16: raise ValueError(f'--size must be at least 16 pixels, not {args.size}.')
+        recipe = dict(epochs=args.epochs, arch=args.arch, size=args.size, rotate=args.rotate, stain=args.stain, label_smoothing=args.label_smoothing)
+        check_settings({**RUN_SETTINGS, **{k: v for k, v in recipe.items() if v is not None}})   # before any fold starts
         from malaria_nb.cli import train_runtime
         runtime = train_runtime(args.data, 'cached') if train is None else None
-        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, runtime=runtime,
-                               epochs=args.epochs, arch=args.arch, size=args.size)
+        table = cross_validate(args.data, args.out, k=args.folds, train=train, fold_seed=args.seed, runtime=runtime, **recipe)
         print(table.round(4).to_string())
         print(f'wrote {Path(args.out)/"cv.json"}; each fold\'s run is in {Path(args.out)}/fold_I')
         return 0

@@ -24,7 +24,8 @@ from .resume import CheckpointMismatch, checkpoints, fit_resumable, one_cycle_sc
 # %% ../nbs/07a_training_recipe.ipynb #5ad60a1e
 RUN_SETTINGS = dict(data=None, arch='resnet18', epochs=12, size=64, bs=64, lr=3e-3, lr_min=None, freeze_epochs=0, head_lr=1e-3,
                     pretrained=False, split='patient', valid_pct=0.2, seed=42, valid_slides=None, pipeline='cached',
-                    corrections=None)   # a reviewed-labels CSV (notebook 12)
+                    corrections=None,   # a reviewed-labels CSV (notebook 12)
+                    rotate=0., stain=0., label_smoothing=0.)   # augmentation and label smoothing, chosen by patient CV (notebook 05)
 TRANSFER_SETTINGS = dict(freeze_epochs=2, lr=1e-4, lr_min=1e-5)   # with ImageNet weights, where not given: the tutorial's transfer recipe
 
 # %% ../nbs/07a_training_recipe.ipynb #d61e0598
@@ -39,6 +40,9 @@ def check_settings(s:dict) -> dict:
         if not isinstance(s[k], (int, float)) or not math.isfinite(s[k]) or not 0 < s[k] <= 10: bad(k, 'must be a learning rate above 0 (e.g. 3e-3)')
     if s['lr_min'] is not None and s['lr_min'] > s['lr']: bad('lr_min', f"must not exceed lr={s['lr']}")
     if not 0 < s['valid_pct'] < 1: bad('valid_pct', 'must be between 0 and 1')
+    if not isinstance(s['rotate'], (int, float)) or not 0 <= s['rotate'] <= 180: bad('rotate', 'must be an angle from 0 to 180 degrees')
+    for k in ('stain', 'label_smoothing'):
+        if not isinstance(s[k], (int, float)) or not 0 <= s[k] < 1: bad(k, 'must be a share from 0 up to 1 (not 1 itself), e.g. 0.1')
     for k, ok in (('arch', ARCHS), ('split', ('patient', 'random')), ('pipeline', ('cached', 'plain'))):
         if s[k] not in ok: bad(k, f'choose one of {", ".join(ok)}')
     return s
@@ -85,8 +89,10 @@ def run_learner(s:dict, # run settings, as in `RUN_SETTINGS`
     "A seeded learner for the run settings `s`, writing to `out`"
     set_seed(s['seed'], reproducible=True)
     dls = malaria_dls(s['data'] or sample_path(), s['size'], s['bs'], s['split'], s['valid_pct'], s['seed'], s['valid_slides'],
-                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'))
-    return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints')
+                      s['pipeline'], num_workers, cache_dir=cache_dir, device=device, corrections=s.get('corrections'),
+                      rotate=s['rotate'], stain=s['stain'])
+    loss = LabelSmoothingCrossEntropyFlat(eps=s['label_smoothing']) if s['label_smoothing'] else None   # None: the data's own loss
+    return malaria_learner(dls, s['arch'], pretrained=s['pretrained'], precision=precision, path=out, model_dir='checkpoints', loss_func=loss)
 
 def run_metrics(learn, best_epoch, start:float,
                 target_sensitivity:float=0.97, # the sensitivity the reported threshold must reach on the validation cells
@@ -112,6 +118,8 @@ def _new_settings(given:dict) -> dict:
                                                         if k not in given and not (k in ('lr', 'lr_min') and {'lr', 'lr_min'} & set(given))}
     return check_settings({**RUN_SETTINGS, **transfer, **given})
 
+_OFF_IN_OLDER_RUNS = dict(rotate=0., stain=0., label_smoothing=0.)   # a run.json written before these settings existed trained without them
+
 def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
     "The settings of the run in `out`: given ones for a new run, the recorded ones (checked against those given) to resume"
     unknown = set(settings) - set(RUN_SETTINGS)
@@ -124,7 +132,7 @@ def _run_settings(out:Path, resume:bool, overwrite:bool, settings:dict) -> dict:
         return _new_settings(settings)
     if not (out/'run.json').is_file():
         raise FileNotFoundError(f'{out} holds no run to resume (no run.json): give the --out folder of an earlier `malaria-nb train`')
-    saved = {**RUN_SETTINGS, **json.loads((out/'run.json').read_text())}
+    saved = {**RUN_SETTINGS, **_OFF_IN_OLDER_RUNS, **json.loads((out/'run.json').read_text())}
     diff = [f'{k} {saved.get(k)!r} there, {v!r} now' for k,v in settings.items() if v is not None and saved.get(k) != v]
     if diff: raise CheckpointMismatch(f'{out} was trained with other settings ({"; ".join(diff)}): leave them out to resume it, '
                                       'or start a new run with another --out')
