@@ -1,18 +1,18 @@
 """What turns and stains (`TurnAndStain`, notebook 02a) add to a training step, measured side by side.
 
-Batches of real cells from the cell cache go through the course's training transforms, with and without
-`TurnAndStain(rotate, stain)`, and a ResNet18 training step; the two alternate in rounds, and the ratio of their
-median times is printed.
+Batches of real cells from the cell cache go through the training transforms of the course's DataLoaders
+(`malaria_dls`), built with and without `rotate`/`stain`, and a ResNet18 training step; the two alternate in rounds,
+and the ratio of their median times is printed.
 
     PYTHONPATH=$PWD python bench/augment_cost.py --data ../shared/data/nih-malaria-dev/cell_images [--rounds 5]
 """
 import argparse, statistics, sys, time
 
 import torch
-from fastai.vision.all import Pipeline, TensorImage, imagenet_stats
+from fastai.vision.all import TensorImage
 from torchvision.models import resnet18
 
-from malaria_nb.cache import DihedralFlips, NormalizeCells, TurnAndStain, cell_cache
+from malaria_nb.cache import cell_cache, malaria_dls
 
 
 def main(argv=None):
@@ -26,9 +26,13 @@ def main(argv=None):
     p.add_argument('--stain', type=float, default=0.1)
     a = p.parse_args(argv)
     cache = cell_cache(a.data, a.size)
-    norm = NormalizeCells.from_stats(*imagenet_stats, cuda=False)
-    tfms = {'flips only': Pipeline([DihedralFlips(), norm], split_idx=0),
-            f'flips + TurnAndStain({a.rotate:g}, {a.stain:g})': Pipeline([DihedralFlips(), TurnAndStain(a.rotate, a.stain), norm], split_idx=0)}
+    def train_tfms(**aug):
+        "The batch transforms of the course's training loader, set for training as the loader sets them each epoch"
+        pipe = malaria_dls(a.data, a.size, a.bs, device='cpu', **aug).train.after_batch
+        pipe.split_idx = 0
+        return pipe
+    tfms = {'flips only': train_tfms(), f'flips + TurnAndStain({a.rotate:g}, {a.stain:g})': train_tfms(rotate=a.rotate, stain=a.stain)}
+    print({k: [type(t).__name__ for t in pipe.fs] for k, pipe in tfms.items()})
     model = resnet18(num_classes=2)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     idx = torch.randperm(len(cache))[:a.bs * a.steps].view(a.steps, a.bs)
