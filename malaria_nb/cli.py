@@ -162,7 +162,7 @@ def train_command(p):
         learn, res = train_resumable(out, resume=args.resume is not None, overwrite=args.overwrite, target_sensitivity=args.target_sensitivity,
                                      **runtime, **settings)
         if not is_main(): return 0   # the other processes of a distributed run: rank 0 reports and writes the model
-        save_cell_model(learn, out/'model', metrics=res, pkl=False)
+        save_cell_model(learn, out/'model', metrics=res, pkl=False)   # safetensors + JSON only: no pickle to trust
         report_training(res, out)
         return 0
     return run
