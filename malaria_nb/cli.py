@@ -60,6 +60,11 @@ def _csv_file(s):
     if not p.is_file(): raise argparse.ArgumentTypeError(f'{s} is not a file: give the corrections CSV that the label review (notebook 12) wrote')
     return p
 
+def _positive(s):
+    "A whole number, 1 or more, checked as the parser reads it (epochs, size, batch, GPUs)"
+    from malaria_nb.download import whole_number   # here, not at import: `malaria-nb --help` stays light
+    return whole_number(1, '{v} must be at least 1')(s)
+
 def _run_folder(s):
     "The output folder of an earlier `malaria-nb train`"
     p = Path(s)
@@ -88,13 +93,11 @@ def recipe_options(p):
     "Add to `p` the options of the training recipe, one per `RUN_SETTINGS` key but the validation share and slides"
     from malaria_nb.train import ARCHS
     from malaria_nb.recipe import RUN_SETTINGS as D, TRANSFER_SETTINGS as T
-    from malaria_nb.download import whole_number
-    positive = whole_number(1, '{v} must be at least 1')
     p.add_argument('--data', type=_folder, help='folder with Parasitized/ and Uninfected/ (default: the embedded sample)')
     p.add_argument('--arch', choices=list(ARCHS), help=f'architecture (default: {D["arch"]})')
-    p.add_argument('--epochs', type=positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
-    p.add_argument('--size', type=positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
-    p.add_argument('--bs', type=positive, help=f'batch size (default: {D["bs"]})')
+    p.add_argument('--epochs', type=_positive, help=f'epochs of the one-cycle schedule (default: {D["epochs"]})')
+    p.add_argument('--size', type=_positive, help=f'image size in pixels (default: {D["size"]}; the tutorial used 128)')
+    p.add_argument('--bs', type=_positive, help=f'batch size (default: {D["bs"]})')
     p.add_argument('--lr', type=float, help=f'maximum learning rate (default: {D["lr"]}; with --pretrained and no --lr-min: {T["lr"]})')
     p.add_argument('--lr-min', type=float, help='learning rate of the first layers, for discriminative rates (slice(lr_min, lr)); '
                    f'default: none, with --pretrained and no --lr: {T["lr_min"]}')
@@ -124,7 +127,7 @@ def run_options(p):
     p.add_argument('--out', type=Path, default=None, help='output folder (default: runs/train; in Colab, malaria_nb/train in My Drive, once a notebook has mounted Google Drive)')
     p.add_argument('--resume', type=_run_folder, metavar='OUT_DIR', help='continue the interrupted run in OUT_DIR from its last checkpoint')
     p.add_argument('--overwrite', action='store_true', help='start a new run in an output folder that already holds one')
-    p.add_argument('--gpus', type=whole_number(1, '{v} must be at least 1'), default=1, help='train data-parallel on this many GPUs, one process each, '
+    p.add_argument('--gpus', type=_positive, default=1, help='train data-parallel on this many GPUs, one process each, '
                    'launched by torchrun (default: 1; notebook 13)')
 
 # %% ../nbs/09_cli.ipynb #0159a579
