@@ -7,7 +7,7 @@ threshold (argmax), and with the 8 dihedral symmetries averaged (test-time augme
 For the chosen-sensitivity threshold, fold i's threshold is the largest one that reaches the target on the pooled
 out-of-fold predictions of the *other* folds, then applied to fold i.
 
-    PYTHONPATH=$PWD python bench/cv_ablation.py RUN_DIR [RUN_DIR ...] [--target 0.97] [--json out.json]
+    PYTHONPATH=$PWD python bench/cv_ablation.py RUN_DIR [RUN_DIR ...] [--target 0.97] [--json out.json] [--timm NAME ...]
 """
 import argparse, json, sys
 from pathlib import Path
@@ -69,7 +69,11 @@ def main(argv=None):
     p.add_argument('runs', nargs='+', type=Path)
     p.add_argument('--target', type=float, default=0.97)
     p.add_argument('--json', default=None)
+    p.add_argument('--timm', nargs='*', default=[], help='timm architectures the runs used (see bench/cv_timm.py)')
     a = p.parse_args(argv)
+    if a.timm:
+        from cv_timm import register
+        register(a.timm)
     df = pd.concat([score_run(r, a.target) for r in a.runs])
     cols = ['accuracy', 'sensitivity', 'specificity', 'roc_auc', 'sensitivity_at_t', 'specificity_at_t', 'train_s']
     summary = df.groupby(['run', 'tta'])[cols].agg(['mean', 'std'])
