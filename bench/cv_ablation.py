@@ -73,7 +73,7 @@ def ensemble(runs: list) -> tuple:
     if any(set(p) != set(each[0]) for p in each): sys.exit('cv_ablation: the runs have not finished the same folds.')
     preds = {}
     for k in each[0]:
-        if any(not np.array_equal(p[k][1], each[0][k][1]) for p in each): sys.exit(f'cv_ablation: the runs scored different cells on {k[0]}.')
+        if any(not np.array_equal(p[k][1], each[0][k][1]) for p in each): sys.exit(f'cv_ablation: the runs\' validation labels differ on {k[0]}.')
         preds[k] = np.mean([p[k][0] for p in each], axis=0), each[0][k][1]
     secs = [train_seconds(r) for r in runs]
     return preds, {f: sum(s[f] for s in secs) for f in secs[0]}

@@ -25,8 +25,9 @@ def add_mixup(alpha:float):
 if __name__ == '__main__':
     argv = sys.argv[1:]
     if '--' not in argv or argv[:1] != ['--alpha'] or argv.index('--') != 2: sys.exit(__doc__.splitlines()[-1].strip())
-    try: alpha = float(argv[1]); assert alpha > 0
-    except (ValueError, AssertionError): sys.exit(f'cv_mixup: --alpha {argv[1]!r} must be a number above 0 (e.g. 0.2).')
+    try: alpha = float(argv[1])
+    except ValueError: alpha = 0.
+    if not alpha > 0: sys.exit(f'cv_mixup: --alpha {argv[1]!r} must be a number above 0 (e.g. 0.2).')
     add_mixup(alpha)
     from malaria_nb.cli import main
     sys.exit(main(['cv', *argv[3:]]))
