@@ -4,11 +4,12 @@
 
 # %% auto #0
 __all__ = ['MAX_CELL_PIXELS', 'MIN_CELL_SIDE', 'IMAGE_SUFFIXES', 'ONNX_FORMAT', 'ONNX_FORMAT_VERSION', 'ONNX_IMAGE_SIZES',
-           'ONNX_FIELDS', 'MAX_ONNX_BYTES', 'INT8_OPS', 'read_cell', 'list_images', 'read_cells', 'cell_batch',
-           'cell_pipeline', 'default_onnx_path', 'check_space', 'graph_sha256', 'onnx_metadata', 'props_sha256',
-           'set_onnx_metadata', 'onnx_props', 'check_onnx_props', 'onnx_session', 'onnx_probs', 'export_onnx',
-           'onnx_predictions', 'predict_onnx', 'quantize_int8', 'paired_slide_bootstrap', 'Int8Refused', 'export_int8',
-           'int8_from_folder', 'export_onnx_command', 'predict_onnx_command']
+           'ONNX_FIELDS', 'MAX_ONNX_BYTES', 'BATCH_BYTES_PER_PIXEL', 'INT8_OPS', 'read_cell', 'list_images',
+           'read_cells', 'cell_batch', 'cell_pipeline', 'default_onnx_path', 'check_space', 'graph_sha256',
+           'onnx_metadata', 'props_sha256', 'set_onnx_metadata', 'onnx_props', 'check_onnx_props', 'onnx_session',
+           'onnx_probs', 'export_onnx', 'free_memory', 'onnx_predictions', 'predict_onnx', 'quantize_int8',
+           'paired_slide_bootstrap', 'Int8Refused', 'export_int8', 'int8_from_folder', 'export_onnx_command',
+           'predict_onnx_command']
 
 # %% ../nbs/10a_export_onnx.ipynb #9f9d9549
 import contextlib, csv, hashlib, json, logging, math, mimetypes, os, random, shutil, tempfile, warnings
@@ -372,12 +373,26 @@ def _label_rows(files, # the image files, one per row
                 probability=[nan if e else float(p.max()) for p, e in zip(probs, errors)],
                 p_parasitized=[nan if e else float(p[par]) for p, e in zip(probs, errors)], error=errors)
 
+BATCH_BYTES_PER_PIXEL = 256   # memory onnxruntime may take per input pixel of a batch: 4 times the 64 measured for ResNet18 at 32 px
+
+def free_memory() -> int|None:
+    "Bytes of memory available to this process now (Linux's MemAvailable), or None where the system does not say"
+    try:
+        with open('/proc/meminfo') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('MemAvailable:'))
+    except (OSError, StopIteration, ValueError, IndexError): return None
+
+def _amount(b:int) -> str: return f'{b / 2**30:.1f} GiB' if b >= 2**30 else f'{b / 2**20:.0f} MiB'
+
 def onnx_predictions(sess, meta:dict, # an onnxruntime session and its metadata, from `onnx_session`
                      files, # image files of cells
                      bs:int=64, # images read and predicted per batch, at least 1
                     ) -> dict:
     "Label the image `files` with the session `sess`, `bs` at a time: columns file, label, probability, p_parasitized, error ('' if labelled)"
     if bs < 1: raise ValueError(f'bs must be at least 1, not {bs}.')
+    (h, w), n = meta['image_size'], min(bs, len(files))
+    if (free := free_memory()) is not None and (need := n * h * w * BATCH_BYTES_PER_PIXEL) > free:
+        raise ValueError(f'bs {bs}: a batch of {n} cells of {h} x {w} pixels needs about {_amount(need)} of memory, '
+                         f'and {_amount(free)} is free: give a smaller batch size (--bs).')
     probs, errors = np.full((len(files), len(meta['classes'])), np.nan, np.float32), []
     for i in range(0, len(files), bs):
         x, ok, errs = read_cells(files[i:i+bs], meta['image_size'])
