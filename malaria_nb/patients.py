@@ -206,8 +206,9 @@ def check_fold_batches(folds, # (train, valid) index pairs, from `patient_folds`
     "`bs` if every fold trains on at least one full batch of `bs` cells; else a `ValueError` that names the fold and says what to give `--bs`"
     sizes = [len(tr) for tr, _ in folds]
     if (n := min(sizes)) < bs:
+        fix = f'Give --bs {n} or less, or images of more slides.' if n >= 2 else 'Give images of more slides (a batch needs two cells).'
         raise ValueError(f'--bs {bs}: fold {sizes.index(n)} trains on {n} cells, fewer than one batch, so it would take no training step '
-                         f'(fastai drops an incomplete last batch) and export an untrained model. Give --bs {n} or less, or images of more slides.')
+                         f'(fastai drops an incomplete last batch) and export an untrained model. {fix}')
     return bs
 
 # %% ../nbs/11_patients.ipynb #da8b20f4
