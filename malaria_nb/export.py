@@ -10,7 +10,7 @@ __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'META', 'PICKLE', 'BACKUP', 'IMAGE_SIZES
            'decision_threshold', 'predict_command']
 
 # %% ../nbs/04a_model_files.ipynb #37353469
-import glob, hashlib, json, math, os, shutil, tempfile
+import glob, hashlib, json, math, os, re, shutil, tempfile
 from contextlib import ExitStack
 from pathlib import Path
 import numpy as np
@@ -149,9 +149,11 @@ def _alive(pid:int) -> bool:
 def remove_stale_copies(dest) -> list:
     "Remove the temporary folders that `_copy_dir_atomic` left beside `dest` in a process that was killed; their names"
     dest = Path(dest)
-    def stale(p):   # `.{name}.{pid}.{suffix}`: the copying process is gone, or is this one (not copying now); other names: an older malaria_nb's
-        pid = p.name[len(dest.name) + 2:].split('.')[0]
-        return not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid))
+    def stale(p):   # `.{name}.{pid}.{suffix}`: the copying process is gone, or is this one (not copying now)
+        rest = p.name[len(dest.name) + 2:]
+        pid = rest.split('.')[0]
+        if pid.isdigit(): return int(pid) == os.getpid() or not _alive(int(pid))
+        return bool(re.fullmatch(r'[a-z0-9_]{8}|old\.\d+', rest))   # the names an older malaria_nb gave (mkdtemp's, and its old copy)
     gone = [p for p in dest.parent.glob(f'.{glob.escape(dest.name)}.*') if p.is_dir() and stale(p)]
     for p in gone: shutil.rmtree(p)
     return [p.name for p in gone]
