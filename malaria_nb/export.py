@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'WEIGHTS', 'META', 'PICKLE', 'BACKUP', 'IMAGE_SIZES', 'META_FIELDS', 'ModelFileError', 'meta_sha256',
-           'model_preprocessing', 'check_meta', 'verify_export', 'backup_export', 'save_cell_model', 'load_cell_model',
-           'restore_backup', 'load_trusted_learner', 'image_items', 'cell_array', 'cell_tensor', 'CellFiles',
-           'collate_cells', 'decode_workers', 'cell_batches', 'prob_table', 'predict', 'decision_threshold',
-           'predict_command']
+           'model_preprocessing', 'check_meta', 'verify_export', 'remove_stale_copies', 'backup_export', 'save_weights',
+           'save_cell_model', 'load_cell_model', 'restore_backup', 'load_trusted_learner', 'image_items', 'cell_array',
+           'cell_tensor', 'CellFiles', 'collate_cells', 'decode_workers', 'cell_batches', 'prob_table', 'predict',
+           'decision_threshold', 'predict_command']
 
 # %% ../nbs/04a_model_files.ipynb #37353469
-import hashlib, json, math, os, shutil, tempfile
+import glob, hashlib, json, math, os, re, shutil, tempfile
 from contextlib import ExitStack
 from pathlib import Path
 import numpy as np
@@ -25,7 +25,7 @@ from fastai.vision.all import *
 from .data import CLASSES, DataError, cell_files, load_cell
 from .cache import CellDataLoaders
 from .download import sha256_file
-from .train import ARCHS, atomic_path, get_arch
+from .train import ARCHS, atomic_path, get_arch, _umask
 
 # %% ../nbs/04a_model_files.ipynb #16f9b8c1
 FORMAT_VERSION = 2   # 2: model.json carries `meta_sha256`, a hash of its own fields
@@ -93,55 +93,81 @@ def _short(v) -> str:
 
 def check_meta(meta, # the parsed `model.json` to check
                fn, # the file it was read from, named in the errors
-               fix:str='', # advice appended to every error message (default: none)
+               fix:str|Callable='', # advice appended to every error message, or a function that makes it (called on error only); default: none
               ) -> dict:
     "`meta` if it has every field of `META_FIELDS`, each valid, and no other; else a `ModelFileError` naming `fn` and the field"
-    fix = f'; {fix}' if fix else '.'
-    if not isinstance(meta, dict): raise ModelFileError(f'{fn} holds a JSON {type(meta).__name__}, not the object of fields `save_cell_model` writes{fix}')
+    def end(): f = fix() if callable(fix) else fix; return f'; {f}' if f else '.'
+    if not isinstance(meta, dict): raise ModelFileError(f'{fn} holds a JSON {type(meta).__name__}, not the object of fields `save_cell_model` writes{end()}')
     v = meta.get('format_version')
     if type(v) is int and v != FORMAT_VERSION:
         raise ModelFileError(f'{fn} has format version {v}, this malaria_nb reads {FORMAT_VERSION}: ' + (
             'upgrade malaria_nb (pip install -U malaria-nb).' if v > FORMAT_VERSION else
             'it comes from an older malaria_nb, whose model.json carried no hash of its own; export the model again.'))
-    if missing := [k for k in META_FIELDS if k not in meta]: raise ModelFileError(f'{fn} lacks {", ".join(missing)}: it was not written by `save_cell_model`{fix}')
-    if extra := [k for k in meta if k not in META_FIELDS]: raise ModelFileError(f'{fn} has unknown field(s) {", ".join(extra)}: it was not written by `save_cell_model`{fix}')
+    if missing := [k for k in META_FIELDS if k not in meta]: raise ModelFileError(f'{fn} lacks {", ".join(missing)}: it was not written by `save_cell_model`{end()}')
+    if extra := [k for k in meta if k not in META_FIELDS]: raise ModelFileError(f'{fn} has unknown field(s) {", ".join(extra)}: it was not written by `save_cell_model`{end()}')
     for k, (what, ok) in META_FIELDS.items():
-        if not ok(meta[k]): raise ModelFileError(f'{fn}: field "{k}" must be {what}, not {_short(meta[k])}{fix}')
+        if not ok(meta[k]): raise ModelFileError(f'{fn}: field "{k}" must be {what}, not {_short(meta[k])}{end()}')
     return meta
 
 # %% ../nbs/04a_model_files.ipynb #631de727
+def _fix(d:Path) -> str:
+    "What to do about a broken export in `d`: export again, or restore its backup where `d/backup` holds one that verifies"
+    try: ok = (d/BACKUP/META).is_file() and bool(verify_export(d/BACKUP))
+    except ModelFileError: ok = False
+    return 'export the model again (`save_cell_model`)' + (f', or put back the previous one with `restore_backup("{d}")`.' if ok else '.')
+
 def verify_export(model_dir) -> dict:
     "Check that `model_dir` holds a complete, unaltered export; its `model.json` contents"
     d = Path(model_dir)
     fn, w = d/META, d/WEIGHTS
-    fix = f'export the model again (`save_cell_model`), or put back the previous one with `restore_backup("{d}")`.'
     if not d.is_dir():
         raise ModelFileError(f'{d}: no such model folder. Give the folder that `save_cell_model` (or `malaria-nb train`) wrote, '
                              f'the one that holds {META} and {WEIGHTS}.')
-    if not fn.is_file(): raise ModelFileError(f'{fn} is missing: {d} is not a complete export; {fix}')
+    if not fn.is_file(): raise ModelFileError(f'{fn} is missing: {d} is not a complete export; {_fix(d)}')
     try: meta = json.loads(fn.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ModelFileError(f'{fn} is not valid JSON ({e}); {fix}') from None
-    check_meta(meta, fn, fix)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ModelFileError(f'{fn} is not valid JSON ({e}); {_fix(d)}') from None
+    check_meta(meta, fn, lambda: _fix(d))
     if meta_sha256(meta) != meta['meta_sha256']:
-        raise ModelFileError(f'{fn} was changed after export: its fields do not match the SHA-256 recorded in its "meta_sha256". Do not use it; {fix}')
-    if not w.is_file(): raise ModelFileError(f'{w} is missing; {fix}')
+        raise ModelFileError(f'{fn} was changed after export: its fields do not match the SHA-256 recorded in its "meta_sha256". Do not use it; {_fix(d)}')
+    if not w.is_file(): raise ModelFileError(f'{w} is missing; {_fix(d)}')
     size, want = w.stat().st_size, meta['weights']
     if size != want['bytes']:
         raise ModelFileError(f'{w} has {size:,} bytes, {META} says {want["bytes"]:,}: the file is '
-                             f'{"truncated" if size < want["bytes"] else "longer than exported"} (an interrupted copy?); {fix}')
+                             f'{"truncated" if size < want["bytes"] else "longer than exported"} (an interrupted copy?); {_fix(d)}')
     if sha256_file(w) != want['sha256']:
-        raise ModelFileError(f'{w} does not match the SHA-256 recorded in {META}: it was altered or damaged after export. Do not use it; {fix}')
+        raise ModelFileError(f'{w} does not match the SHA-256 recorded in {META}: it was altered or damaged after export. Do not use it; {_fix(d)}')
     return meta
 
 # %% ../nbs/04a_model_files.ipynb #13ec20e9
+def _alive(pid:int) -> bool:
+    "Is process `pid` running (on this machine)?"
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass   # it runs, as another user
+    return True
+
+def remove_stale_copies(dest) -> list:
+    "Remove the temporary folders that `_copy_dir_atomic` left beside `dest` in a process that was killed; their names"
+    dest = Path(dest)
+    def stale(p):   # `.{name}.{pid}.{suffix}`: the copying process is gone, or is this one (not copying now)
+        rest = p.name[len(dest.name) + 2:]
+        pid = rest.split('.')[0]
+        if pid.isdigit(): return int(pid) == os.getpid() or not _alive(int(pid))
+        return bool(re.fullmatch(r'[a-z0-9_]{8}|old\.\d+', rest))   # the names an older malaria_nb gave (mkdtemp's, and its old copy)
+    gone = [p for p in dest.parent.glob(f'.{glob.escape(dest.name)}.*') if p.is_dir() and stale(p)]
+    for p in gone: shutil.rmtree(p)
+    return [p.name for p in gone]
+
 def _copy_dir_atomic(src:Path, files, dest:Path):
     "Copy `files` of `src` to the folder `dest`, replacing it only once every copy is complete"
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.'))
+    remove_stale_copies(dest)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.{os.getpid()}.'))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())   # the mode `mkdir` gives, not mkdtemp's 0700
         for n in files:
             if (src/n).is_file(): shutil.copy2(src/n, tmp/n)
         old = None
-        if dest.exists(): old = dest.with_name(f'.{dest.name}.old.{os.getpid()}'); os.replace(dest, old)
+        if dest.exists(): old = dest.with_name(f'.{dest.name}.{os.getpid()}.old'); os.replace(dest, old)
         os.replace(tmp, dest)
         if old is not None: shutil.rmtree(old)
     finally:
@@ -151,6 +177,7 @@ def _copy_dir_atomic(src:Path, files, dest:Path):
 def backup_export(model_dir) -> Path|None:
     "Copy the export in `model_dir` to `model_dir/backup` if it verifies; the backup folder, or `None`"
     d = Path(model_dir)
+    remove_stale_copies(d/BACKUP)   # an interrupted copy's 45 MB, even where no new backup is made
     try: verify_export(d)
     except ModelFileError: return None
     return _copy_dir_atomic(d, (WEIGHTS, META, PICKLE), d/BACKUP)
@@ -161,6 +188,20 @@ def _few(ks) -> str: return ', '.join(ks[:3]) + (f' and {len(ks) - 3} more' if l
 def _not_finite(state:dict) -> list:
     "Names of the floating-point tensors of `state` that hold NaN or infinite values"
     return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+# %% ../nbs/04a_model_files.ipynb #c5a1e0d2
+def save_weights(state:dict, # tensor name: tensor, on the CPU and contiguous
+                 fn, # the `.safetensors` file to write
+                 metadata:dict|None=None, # text fields for the file's `__metadata__`
+                ) -> Path:
+    "safetensors' `save_file`, with the header rewritten as canonical JSON (sorted keys): equal tensors and metadata, equal bytes"
+    save_file(state, str(fn), metadata=metadata)
+    with open(fn, 'r+b') as f:   # the header: 8 bytes of length, then JSON padded with spaces
+        n = int.from_bytes(f.read(8), 'little')
+        head = json.dumps(json.loads(f.read(n)), sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()
+        if len(head) > n: raise ValueError(f'{fn}: the sorted header is longer than the one safetensors wrote; nothing to do but report this.')
+        f.seek(8); f.write(head.ljust(n))
+    return Path(fn)
 
 # %% ../nbs/04a_model_files.ipynb #8cb25605
 def save_cell_model(learn, # a trained `Learner` built by `malaria_learner` (it carries `arch_name`)
@@ -182,7 +223,7 @@ def save_cell_model(learn, # a trained `Learner` built by `malaria_learner` (it 
     backup_export(d)
     with ExitStack() as tmps:   # on success renamed in reverse order: the pickle, the weights, model.json last
         jtmp, wtmp = tmps.enter_context(atomic_path(d/META)), tmps.enter_context(atomic_path(d/WEIGHTS))
-        save_file(state, str(wtmp), metadata={'format': 'malaria_nb model', 'arch': arch})
+        save_weights(state, wtmp, metadata={'format': 'malaria_nb model', 'arch': arch})
         meta['weights'] = dict(file=WEIGHTS, sha256=sha256_file(wtmp), bytes=wtmp.stat().st_size)
         meta['meta_sha256'] = meta_sha256(meta)
         jtmp.write_text(json.dumps(meta, indent=2) + '\n')
@@ -219,6 +260,9 @@ def load_cell_model(model_dir, # folder written by `save_cell_model` (model.json
 def restore_backup(model_dir) -> Path:
     "Replace the export in `model_dir` by the one in `model_dir/backup`, which becomes the backup in turn"
     d = Path(model_dir)
+    if not (d/BACKUP).is_dir():
+        raise ModelFileError(f'{d/BACKUP} does not exist: {d} holds no earlier export to put back (an export keeps the one it '
+                             'replaces there, from the second export on); export the model again.')
     verify_export(d/BACKUP)
     swap = _copy_dir_atomic(d/BACKUP, (WEIGHTS, META, PICKLE), d.with_name(f'.{d.name}.restore'))
     try:
@@ -350,8 +394,11 @@ def decision_threshold(model_dir, # folder written by `save_cell_model`, read on
                       ) -> float:
     "The threshold on P(Parasitized) that `spec` names: a number in (0, 1), or 'model' for the one `malaria-nb train` stored"
     if spec == 'model':
-        t = ((verify_export(model_dir).get('metrics') or {}).get('threshold'))
-        if t is None: raise ModelFileError(f'{Path(model_dir)/META} stores no threshold: give --threshold a number, or train with `malaria-nb train`')
+        fn, t = Path(model_dir)/META, (verify_export(model_dir).get('metrics') or {}).get('threshold')
+        if t is None: raise ModelFileError(f'{fn} stores no threshold: give --threshold a number, or train with `malaria-nb train`')
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:   # NaN fails the range too
+            raise ModelFileError(f'{fn}: its stored threshold ("metrics": {{"threshold": {_short(t)}}}) is not a probability from 0 to 1: '
+                                 'give --threshold a number, or export the model again (`malaria-nb train`)')
         return float(t)
     try: t = float(spec)
     except ValueError: t = float('nan')

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['RULE_COLUMNS', 'CV_METRICS', 'cells_of', 'cell_metrics', 'rogan_gladen', 'slide_summary', 'plot_shares', 'SlideRule',
            'slide_metrics', 'rule_table', 'choose_rule', 'diagnosis_metrics', 'clopper_pearson', 'patient_folds',
-           'cv_table', 'cross_validate', 'cv_command']
+           'check_fold_batches', 'cv_table', 'cross_validate', 'cv_command']
 
 # %% ../nbs/11_patients.ipynb #7345cb20
 import json
@@ -193,9 +193,23 @@ def patient_folds(files,            # cell image files, in class folders, named 
     if unknown := test_slides - set(slides): raise ValueError(f'test slide(s) {", ".join(sorted(unknown))} have no cells here: check the names.')
     keep = np.flatnonzero(~np.isin(slides, list(test_slides)))
     n = len(set(slides[keep]))
+    if n < 2: raise ValueError(f'{n} slide(s){" besides the test slides" if test_slides else ""}: folds are cut by slide, so '
+                               'cross-validation needs the images of at least 2 slides.')
     if not 2 <= k <= n: raise ValueError(f'{k} folds of {n} slides: choose between 2 and {n} folds.')
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(keep[tr], keep[va]) for tr, va in sgkf.split(keep, targs[keep], slides[keep])]
+
+# %% ../nbs/11_patients.ipynb #c11a0004
+def check_fold_batches(folds, # (train, valid) index pairs, from `patient_folds`
+                       bs:int, # images per batch of each fold's run
+                      ) -> int:
+    "`bs` if every fold trains on at least one full batch of `bs` cells; else a `ValueError` that names the fold and says what to give `--bs`"
+    sizes = [len(tr) for tr, _ in folds]
+    if (n := min(sizes)) < bs:
+        fix = f'Give --bs {n} or less, or images of more slides.' if n >= 2 else 'Give images of more slides (a batch needs two cells).'
+        raise ValueError(f'--bs {bs}: fold {sizes.index(n)} trains on {n} cells, fewer than one batch, so it would take no training step '
+                         f'(fastai drops an incomplete last batch) and export an untrained model. {fix}')
+    return bs
 
 # %% ../nbs/11_patients.ipynb #da8b20f4
 CV_METRICS = ('accuracy', 'sensitivity', 'specificity', 'roc_auc')
@@ -204,15 +218,25 @@ def _cv_plan(path:Path, k:int, fold_seed:int, test_slides, settings:dict) -> tup
     "The folds of the images in `path` and the plan that `cv.json` records"
     check_image_folder(path)
     files = cell_files(path)
-    folds = patient_folds(files, k, fold_seed, test_slides)
+    try: folds = patient_folds(files, k, fold_seed, test_slides)
+    except DataError: raise
+    except ValueError as e: raise ValueError(f'{path}: {e}') from None   # which data the folds could not be cut from
     plan = dict(data=str(path.resolve()), k=k, fold_seed=fold_seed, test_slides=sorted(test_slides or []), settings=settings,
                 valid_slides=[sorted({slide_of(files[i]) for i in va}) for _, va in folds])
     return folds, plan
 
+def _read_json(fn:Path, fix:str) -> dict:
+    "The JSON object in `fn`; a `ValueError` naming `fn` and saying `fix` if it is not one"
+    try: obj = json.loads(fn.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f'{fn} is not valid JSON ({e}): {fix}') from None
+    if not isinstance(obj, dict): raise ValueError(f'{fn} holds a JSON {type(obj).__name__}, not the object this command writes: {fix}')
+    return obj
+
 def _check_plan(fn:Path, plan:dict):
     "Refuse to continue the cross-validation in `fn`'s folder if it was planned otherwise"
     if not fn.is_file(): return
-    old = json.loads(fn.read_text())
+    old = _read_json(fn, 'delete it to continue the cross-validation from its fold folders (a finished fold is read back, '
+                         'and checked against its slides), or choose another --out')
     if diff := [k for k in plan if old.get(k) != plan[k]]:
         what = '; '.join(f'{old.get(k)!r} there, {plan[k]!r} now' for k in diff if k != 'valid_slides') or 'the images changed'
         raise ValueError(f'{fn.parent} holds a cross-validation with other {", ".join(diff)} ({what}): '
@@ -221,10 +245,14 @@ def _check_plan(fn:Path, plan:dict):
 # %% ../nbs/11_patients.ipynb #b25c19b0
 def _run_fold(train, d:Path, data, valid_slides:list, extra:dict, settings:dict, runtime:dict|None=None) -> dict:
     "The metrics of the fold run in `d`: read back if finished, else trained (resumed if it has checkpoints)"
-    if (d/'metrics.json').is_file():
-        m = json.loads((d/'metrics.json').read_text())
+    fn = d/'metrics.json'
+    if fn.is_file():
+        m = _read_json(fn, "delete it, and the next run finishes the fold again (from its checkpoints, where it has them)")
         if m.get('valid_slides', valid_slides) != valid_slides:
             raise ValueError(f'{d} was validated on other slides: it belongs to another cross-validation; choose another --out.')
+        if bad := [c for c in CV_METRICS if c in m and (isinstance(m[c], bool) or not isinstance(m[c], (int, float)))]:
+            raise ValueError(f'{fn}: "{bad[0]}" is {json.dumps(m[bad[0]])}, not a number: delete the file, and the next run finishes the '
+                             'fold again (from its checkpoints, where it has them)')
         return m
     return train(d, resume=bool(checkpoints(d/'checkpoints')), data=data, valid_slides=valid_slides, **extra, **settings, **(runtime or {}))[1]
 
@@ -248,6 +276,7 @@ def cross_validate(data=None,        # image folder with Parasitized/ and Uninfe
     train = train or train_resumable
     out, settings = Path(out), {k_: v for k_, v in settings.items() if v is not None}
     folds, plan = _cv_plan(Path(data) if data is not None else sample_path(), k, fold_seed, test_slides, settings)
+    check_fold_batches(folds, settings.get('bs', RUN_SETTINGS['bs']))   # before any fold starts
     _check_plan(out/'cv.json', plan)
     extra, rows = dict(test_slides=plan['test_slides']) if test_slides else {}, []
     for i, vs in enumerate(plan['valid_slides']):
@@ -269,6 +298,7 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
     p.add_argument('--epochs', type=int, default=None, help='epochs per fold (default: as `malaria-nb train`)')
     p.add_argument('--arch', choices=list(ARCHS), default=None, help='architecture (default: as `malaria-nb train`)')
     p.add_argument('--size', type=int, default=None, help='image size in pixels (default: as `malaria-nb train`)')
+    p.add_argument('--bs', type=int, default=None, help='images per batch (default: as `malaria-nb train`); every fold must train on at least one batch')
     p.add_argument('--rotate', type=float, default=None, help='training cells turned within +/- this many degrees (default: as `malaria-nb train`)')
     p.add_argument('--stain', type=float, default=None, help='training cells\' stain shifted by up to this share (default: as `malaria-nb train`)')
     p.add_argument('--label-smoothing', type=float, default=None, help='label smoothing of the loss (default: as `malaria-nb train`)')
@@ -277,7 +307,8 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
         if args.folds < 2: raise ValueError(f'--folds must be at least 2, not {args.folds}.')
         if args.epochs is not None and args.epochs < 1: raise ValueError(f'--epochs must be at least 1, not {args.epochs}.')
         if args.size is not None and args.size < 16: raise ValueError(f'--size must be at least 16 pixels, not {args.size}.')
-        recipe = dict(epochs=args.epochs, arch=args.arch, size=args.size, rotate=args.rotate, stain=args.stain, label_smoothing=args.label_smoothing)
+        if args.bs is not None and args.bs < 1: raise ValueError(f'--bs must be at least 1, not {args.bs}.')
+        recipe = dict(epochs=args.epochs, arch=args.arch, size=args.size, bs=args.bs, rotate=args.rotate, stain=args.stain, label_smoothing=args.label_smoothing)
         check_settings({**RUN_SETTINGS, **{k: v for k, v in recipe.items() if v is not None}})   # before any fold starts
         from malaria_nb.cli import train_runtime
         runtime = train_runtime(args.data, 'cached') if train is None else None

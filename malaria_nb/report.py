@@ -38,6 +38,9 @@ def load_run(run, # output folder of `malaria-nb train` (metrics.json, checkpoin
             ) -> Learner:
     "The learner of the training run folder `run` (`metrics.json` and `checkpoints/`), with its best epoch's weights"
     run = Path(run)
+    if valid_pct is not None and not 0 < valid_pct < 1:   # NaN fails too
+        raise ValueError(f'--valid-pct {valid_pct}: give the validation share between 0 and 1 (not 0 or 1), e.g. 0.2, '
+                         'or leave it out for the split the run trained on')
     if not (run/'metrics.json').is_file():
         raise FileNotFoundError(f'{run}/metrics.json not found: give a folder written by `malaria-nb train` (its --out).')
     try: m = json.loads((run/'metrics.json').read_text())
