@@ -1,17 +1,19 @@
 """Training speed of the course's one recipe, side by side in one run: is the model the limit, or the data?
 
 For each batch size, on the NIH development images (`../shared/data/nih-malaria-dev/cell_images`) at 64 px,
-ResNet18 from scratch, 2 epochs each:
+ResNet18 (`--arch`) from scratch, 2 epochs each, all three on the same device (a GPU where there is one) and in the same
+precision (`--precision`; by default the one `malaria-nb train` uses: this GPU's best, fp32 on the CPU):
 
 - (a) `train_resumable` as `malaria-nb train` runs it: the cached pipeline (decode once, flip and normalise whole batches);
-- (b) the bare model step: the same learner's model, optimizer and loss on random tensors already in memory;
+- (b) the bare model step: the same learner's model, optimizer and loss on random tensors already on its device
+  (`bare_step.py`: channels-last and autocast in fp16/bf16, with a loss scaler in fp16, as fastai's mixed precision);
 - (c) the same recipe with `pipeline='plain'`: fastai's item pipeline (PNG decoding every epoch) with 2 workers.
 
 Training images/s count the training phase only (a callback times `before_train` to `after_train`); the cache build
 is timed once, apart, into an empty cache folder. Then the data rate alone at 128 px (one pass over the training
 loader, no model) for both pipelines.
 
-    PYTHONPATH=$PWD python bench/train_speed.py [--data DIR] [--epochs 2] [--bs 64 128] [--size 64]
+    PYTHONPATH=$PWD python bench/train_speed.py [--data DIR] [--epochs 2] [--bs 64 128] [--size 64] [--arch resnet18] [--precision auto]
 """
 import argparse, json, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
@@ -20,7 +22,9 @@ import torch
 from fastai.vision.all import Callback
 
 from malaria_nb.cache import cell_cache, malaria_dls
+from malaria_nb.environment import precision_for
 from malaria_nb.recipe import RUN_SETTINGS, run_learner, train_resumable
+import bare_step   # bench/bare_step.py, beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,28 +41,21 @@ class TrainRate(Callback):
     def rate(self): return self.n / self.secs
 
 
-def recipe_rate(data, out, bs, size, epochs, pipeline, workers, cache_dir):
+def recipe_rate(data, out, bs, size, epochs, pipeline, workers, cache_dir, arch='resnet18', precision='fp32'):
     "Training images/s of `train_resumable` with `pipeline`"
     rate = TrainRate()
     start = time.perf_counter()
-    _, res = train_resumable(out, overwrite=True, data=data, epochs=epochs, size=size, bs=bs, pipeline=pipeline,
-                             num_workers=workers, cache_dir=cache_dir, cbs=rate)
+    _, res = train_resumable(out, overwrite=True, data=data, epochs=epochs, size=size, bs=bs, pipeline=pipeline, arch=arch,
+                             num_workers=workers, precision=precision, cache_dir=cache_dir, cbs=rate)
     return dict(img_s=rate.rate, train_s=rate.secs, wall_s=time.perf_counter() - start, accuracy=res['accuracy'])
 
 
-def bare_rate(data, out, bs, size, steps, cache_dir):
-    "Training images/s of the recipe's model, optimizer and loss on random tensors already in memory"
-    s = {**RUN_SETTINGS, 'data': data, 'size': size, 'bs': bs}
-    learn = run_learner(s, out, cache_dir=cache_dir)
+def bare_rate(data, out, bs, size, steps, cache_dir, arch='resnet18', precision='fp32'):
+    "Training images/s of the recipe's model, optimizer and loss on random tensors already on the learner's device, in `precision`"
+    s = {**RUN_SETTINGS, 'data': data, 'size': size, 'bs': bs, 'arch': arch}
+    learn = run_learner(s, out, precision=precision, cache_dir=cache_dir)
     learn.create_opt()
-    model, opt, loss_func = learn.model.train(), learn.opt, learn.loss_func
-    x, y = torch.randn(bs, 3, size, size), torch.randint(0, 2, (bs,))
-    def step():
-        loss = loss_func(model(x), y); loss.backward(); opt.step(); opt.zero_grad()
-    for _ in range(3): step()
-    start = time.perf_counter()
-    for _ in range(steps): step()
-    return dict(img_s=steps * bs / (time.perf_counter() - start))
+    return bare_step.bare_rate(learn.model, learn.opt, learn.loss_func, bs, size, steps, learn.dls.device, precision)
 
 
 def data_rate(dl):
@@ -77,23 +74,31 @@ def main(argv=None):
     p.add_argument('--size', type=int, default=64)
     p.add_argument('--workers', type=int, default=2)
     p.add_argument('--data-size', type=int, default=128)
+    p.add_argument('--arch', default='resnet18', choices=('resnet18', 'resnet34', 'resnet50'))
+    p.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'fp16', 'bf16'),
+                   help="of all three runs; auto: this GPU's best, as `malaria-nb train` trains (fp32 on the CPU)")
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     a = p.parse_args(argv)
+    if not Path(a.data).is_dir(): p.exit(2, f'train_speed.py: --data {a.data} is not a folder: give the folder that holds Parasitized/ and Uninfected/\n')
+    gpu = torch.cuda.is_available()
+    precision = precision_for(torch.cuda.get_device_capability(0) if gpu else None) if a.precision == 'auto' else a.precision
+    if precision != 'fp32' and not gpu: p.exit(2, f'train_speed.py: --precision {precision} needs a CUDA GPU; use fp32 (or auto) on the CPU\n')
     tmp = Path(tempfile.mkdtemp())
     cache_dir = tmp/'cache'
     print(f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}')
+          f'{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}; '
+          f"{torch.cuda.get_device_name(0) if gpu else 'no GPU'}, {a.arch}, {precision}")
     try:
         start = time.perf_counter()
         cache = cell_cache(a.data, a.size, cache_dir=cache_dir, n_workers=a.workers)
         build = time.perf_counter() - start
         print(f'cache build, once: {len(cache)} cells at {a.size} px in {build:.1f} s ({len(cache) / build:,.0f} img/s)')
-        res = dict(cache_build_s=build, cells=len(cache), rows=[])
+        res = dict(cache_build_s=build, cells=len(cache), arch=a.arch, precision=precision, device=torch.cuda.get_device_name(0) if gpu else 'CPU', rows=[])
         for bs in a.bs:
             steps = max(20, 2 * len(cache) // bs // 10)
-            ra = recipe_rate(a.data, tmp/f'a{bs}', bs, a.size, a.epochs, 'cached', a.workers, cache_dir)
-            rb = bare_rate(a.data, tmp/f'b{bs}', bs, a.size, steps, cache_dir)
-            rc = recipe_rate(a.data, tmp/f'c{bs}', bs, a.size, a.epochs, 'plain', a.workers, cache_dir)
+            ra = recipe_rate(a.data, tmp/f'a{bs}', bs, a.size, a.epochs, 'cached', a.workers, cache_dir, a.arch, precision)
+            rb = bare_rate(a.data, tmp/f'b{bs}', bs, a.size, steps, cache_dir, a.arch, precision)
+            rc = recipe_rate(a.data, tmp/f'c{bs}', bs, a.size, a.epochs, 'plain', a.workers, cache_dir, a.arch, precision)
             row = dict(bs=bs, a_cached=ra, b_bare=rb, c_plain=rc, a_over_b=ra['img_s'] / rb['img_s'], a_over_c=ra['img_s'] / rc['img_s'])
             res['rows'].append(row)
             print(f"bs {bs}: (a) cached {ra['img_s']:.0f} img/s ({ra['train_s']:.1f} s training, {ra['wall_s']:.1f} s in all), "

@@ -100,13 +100,15 @@ def precision_for(capability:tuple|None) -> str:
 def largest_batch(step, # function that runs one training step on a batch of `bs` items
                   start:int=1024, # first batch size to try; halved until one fits
                   smallest:int=1, # smallest batch size to try before giving up
+                  headroom:int=2, # the size that fits is divided by this: room for the optimizer, validation, augmentation, fragmentation
+                  n_items:int|None=None, # the number of training items: no batch is larger; None: no limit
                  ) -> int:
-    "Halve from `start` until `step(bs)` runs without running out of memory; the first size that fits"
+    "Halve from `start` until `step(bs)` runs without running out of memory; that size over `headroom`, at most `n_items`"
     bs = start
     while bs >= smallest:
         try:
             step(bs)
-            return bs
+            return max(1, min(bs // headroom, n_items or bs))
         except torch.OutOfMemoryError: pass
         except RuntimeError as e:
             if 'out of memory' not in str(e).lower(): raise
@@ -120,9 +122,11 @@ def probe_batch_size(arch:str='resnet18', # timm name of the model to try
                      start:int=1024, # first batch size to try; halved until one fits
                      precision:str|None=None, # 'bf16', 'fp16' or 'fp32'; `None`: this GPU's best (`precision_for`)
                      n_out:int=2, # number of classes of the model's head
+                     n_items:int|None=None, # the number of training items: no batch is larger; None: no limit
+                     headroom:int=2, # the largest batch that fits one step is divided by this (`largest_batch`)
                     ) -> int:
-    "Largest batch of `size`-pixel images for which `arch` trains one step on this GPU (64 on the CPU)"
-    if not torch.cuda.is_available(): return 64
+    "A batch of `size`-pixel images with which `arch` trains on this GPU, with `headroom` (64 on the CPU), at most `n_items`"
+    if not torch.cuda.is_available(): return min(64, n_items or 64)
     import timm
     precision = precision or precision_for(torch.cuda.get_device_capability(0))
     model = timm.create_model(arch, pretrained=False, num_classes=n_out).cuda().to(memory_format=torch.channels_last)
@@ -134,7 +138,7 @@ def probe_batch_size(arch:str='resnet18', # timm name of the model to try
         with torch.autocast('cuda', dtype=dtype, enabled=dtype is not None):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward(); opt.zero_grad(set_to_none=True)
-    try: return largest_batch(step, start=start)
+    try: return largest_batch(step, start=start, headroom=headroom, n_items=n_items)
     finally:
         del model, opt
         torch.cuda.empty_cache()

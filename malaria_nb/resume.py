@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['CKPT_KEYS', 'rng_states', 'set_rng_states', 'ckpt_name', 'plain_tensors', 'digest_path', 'save_checkpoint',
-           'load_checkpoint', 'checkpoints', 'latest_checkpoint', 'ResumableCheckpoint', 'files_fingerprint',
-           'run_meta', 'one_cycle_schedule', 'fit_resumable', 'CheckpointMismatch', 'check_checkpoint',
-           'resume_one_cycle', 'plot_sessions']
+           'load_checkpoint', 'checkpoints', 'latest_checkpoint', 'ResumableCheckpoint', 'opt_state_to_params',
+           'load_scaler_state', 'files_fingerprint', 'run_meta', 'one_cycle_schedule', 'fit_resumable',
+           'CheckpointMismatch', 'check_checkpoint', 'resume_one_cycle', 'plot_sessions']
 
 # %% ../nbs/07_resume.ipynb #674acfba
-import hashlib, json, os, random, re, warnings
+import hashlib, json, os, random, re, shlex, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -108,8 +108,9 @@ def latest_checkpoint(ckpt_dir) -> tuple:
     for p in found:
         try: return p, load_checkpoint(p)
         except ValueError as e: warnings.warn(f'{e}; trying the checkpoint before it')
+    run = ckpt_dir.parent if ckpt_dir.name == 'checkpoints' else ckpt_dir   # the recipe keeps them in <run>/checkpoints
     if found: raise FileNotFoundError(f'all {len(found)} checkpoint(s) in {ckpt_dir} are damaged, so the run cannot continue: '
-                                      'start it again (`malaria-nb train --overwrite`)')
+                                      f'start it again with `malaria-nb train --overwrite --out {shlex.quote(str(run))}`')
     raise FileNotFoundError(f'no checkpoint in {ckpt_dir}: give the folder of a run that trained at least one epoch '
                             '(the one that holds resume_*.pt files)')
 
@@ -134,6 +135,25 @@ class ResumableCheckpoint(Callback):
     def after_fit(self):
         if 'save' in self.learn.__dict__: del self.learn.save
 
+# %% ../nbs/07_resume.ipynb #c0a1e002
+def opt_state_to_params(opt) -> int:
+    "Move every state tensor of the fastai optimizer `opt` to its parameter's device; the number of tensors moved"
+    n = 0
+    for p, s in opt.state.items():
+        for k, v in s.items():
+            if isinstance(v, torch.Tensor) and v.device != p.device: s[k], n = v.to(p.device), n + 1
+    return n
+
+def load_scaler_state(scaler, # the resumed run's gradient scaler (fastai's `learn.scaler`), or None without mixed precision
+                      sd:dict|None, # the checkpoint's 'scaler': a state, `{}` from a disabled scaler (bf16), None without one (fp32)
+                     ) -> bool:
+    "Restore `scaler` from `sd` where both runs scaled the loss (fp16); True if restored"
+    if scaler is None or not scaler.is_enabled(): return False   # bf16 or fp32 now: no loss scale to restore
+    if sd: scaler.load_state_dict(sd); return True
+    warnings.warn('this checkpoint was written without fp16 loss scaling (a bf16 or fp32 run): the fp16 run continues with a '
+                  'fresh loss scale, so it is not bit-identical to an uninterrupted run')
+    return False
+
 # %% ../nbs/07_resume.ipynb #e089a2ac
 @patch
 def after_cancel_epoch(self:ResumableCheckpoint):
@@ -150,7 +170,8 @@ def before_epoch(self:ResumableCheckpoint):
     rec.values = [L(v) for v in s['recorder']['values']]
     rec.smooth_loss.count, rec.smooth_loss.val = s['recorder']['smooth_count'], s['recorder']['smooth_val']
     if (sch := self._sched()) is not None: sch.hps = {k: list(v) for k,v in s['recorder']['hps'].items()}
-    if s['scaler'] is not None and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(s['scaler'])
+    load_scaler_state(getattr(self.learn, 'scaler', None), s['scaler'])
+    opt_state_to_params(self.opt)   # the model is on its device now: on a GPU, the optimizer's state loaded to the CPU follows it
     self.learn.train_iter = s['train_iter']
     set_rng_states(s['rng'], self.dls)
 
