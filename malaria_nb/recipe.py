@@ -16,7 +16,7 @@ from fastai.vision.all import *
 # %% ../nbs/07a_training_recipe.ipynb #53766027
 from .data import sample_path
 from .cache import malaria_dls
-from .train import ARCHS, EpochCheckpoints, save_json, malaria_learner, metrics_from_probs
+from .train import ARCHS, EpochCheckpoints, save_json, malaria_learner, metrics_from_probs, weights_name
 from .interpret import metric_intervals, slide_names, threshold_for_sensitivity, threshold_table
 from .distributed import distributed_fit, gathered_preds, is_distributed, is_main, join_processes, main_first
 from .resume import CheckpointMismatch, checkpoints, fit_resumable, one_cycle_schedule, resume_one_cycle
@@ -107,6 +107,7 @@ def run_metrics(learn, best_epoch, start:float,
                 slides=None if slides is None else len(set(slides)),
                 target_sensitivity=target_sensitivity, threshold=t,
                 sensitivity_at_threshold=float(at.sensitivity), specificity_at_threshold=float(at.specificity), **settings,
+                pretrained_weights=weights_name(settings['arch']) if settings.get('pretrained') else None,   # which ImageNet weights
                 best_epoch=best_epoch, train_images=len(learn.dls.train_ds), valid_images=len(learn.dls.valid_ds),
                 seconds=round(time.time() - start, 1))
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 'metrics_from_probs', 'evaluate', 'atomic_path',
-           'save_json', 'get_arch', 'weights_cached', 'use_precision', 'WeightsUnavailable', 'malaria_learner',
-           'EpochCheckpoints']
+           'save_json', 'get_arch', 'weights_cached', 'weights_name', 'use_precision', 'WeightsUnavailable',
+           'malaria_learner', 'EpochCheckpoints']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
 import json, os, tempfile
@@ -18,6 +18,7 @@ from fastai.vision.all import *
 
 # %% ../nbs/03_resnet34.ipynb #407e3a73
 from .data import CLASSES
+from .imagenet import WeightsPackageMissing, efficientnet_lite0, lite0_weights_file, lite0_weights_name
 
 # %% ../nbs/03_resnet34.ipynb #7ae7d222
 def _named(metric, name):
@@ -88,7 +89,8 @@ def save_json(obj, # anything `json.dumps` can write
     return Path(path)
 
 # %% ../nbs/03_resnet34.ipynb #1892fa8a
-ARCHS = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50}
+ARCHS = {'resnet18': resnet18, 'resnet34': resnet34, 'resnet50': resnet50,
+         'efficientnet_lite0': efficientnet_lite0}   # ImageNet weights from a pip package, no download (notebook 03a)
 
 def get_arch(name:str):
     "The architecture called `name` (one of `ARCHS`)"
@@ -96,10 +98,19 @@ def get_arch(name:str):
     return ARCHS[name]
 
 def weights_cached(arch:str) -> bool:
-    "Are the ImageNet weights of `arch` already in the local torch cache?"
+    "Can the ImageNet weights of `arch` be loaded without a download (in the torch cache, or installed by a package)?"
+    if arch == 'efficientnet_lite0':
+        try: return lite0_weights_file().is_file()
+        except WeightsPackageMissing: return False
     import torchvision.models as tvm
     w = tvm.get_model_weights(arch).DEFAULT
     return (Path(torch.hub.get_dir())/'checkpoints'/Path(w.url).name).exists()
+
+def weights_name(arch:str) -> str:
+    "Which ImageNet weights `arch` starts from with `pretrained=True`, as `metrics.json` records them"
+    if arch == 'efficientnet_lite0': return lite0_weights_name()
+    import torchvision.models as tvm
+    return f'ImageNet-1k (torchvision {tvm.get_model_weights(arch).DEFAULT})'
 
 # %% ../nbs/03_resnet34.ipynb #4ee7f3ad
 def use_precision(learn, precision:str='fp32', # 'fp16' or 'bf16': mixed precision, channels-last, on a CUDA GPU
@@ -121,6 +132,7 @@ def malaria_learner(dls, arch:str='resnet34',
     try: learn = vision_learner(dls, get_arch(arch), pretrained=pretrained, metrics=malaria_metrics(), path=path, **kwargs)
     except (OSError, RuntimeError) as e:   # no network (URLError is an OSError), or a damaged download
         if not pretrained: raise
+        if isinstance(e, WeightsPackageMissing): raise WeightsUnavailable(str(e)) from None   # offline weights: the fix is a pip install
         raise WeightsUnavailable(f'the ImageNet weights of {arch} could not be loaded ({type(e).__name__}: {str(e)[:120]}): connect to '
                                  'the internet and run again, or train from scratch on purpose with pretrained=False (--no-pretrained)') from None
     learn.arch_name, learn.used_pretrained = arch, pretrained

@@ -7,7 +7,8 @@ Everything Colab provides is stood in for, and nothing is written into the repos
   runtimes (`$MALARIA_NB_DRIVE` is the mount point).
 - **the internet**: ImageNet-shaped weights (random tensors under the real names and shapes) in the caches that
   torchvision (`$TORCH_HOME/hub/checkpoints/<file of the weights' URL>`) and timm (a huggingface_hub cache,
-  `HF_HUB_OFFLINE=1`) read; the dataset from a loopback HTTP server serving a zip of the embedded sample in the NIH
+  `HF_HUB_OFFLINE=1`) read; EfficientNet-Lite0 needs no stand-in: its real ImageNet weights come with a pip package
+  (notebook 03a), and the rehearsal checks that the full profile's learner loads them; the dataset from a loopback HTTP server serving a zip of the embedded sample in the NIH
   archive's layout (`cell_images/<class>/*.png` and `Thumbs.db`), named by `$MALARIA_NB_URL`, `_SHA256` and `_SIZE`.
 - **runtimes**: each notebook runs in a fresh working folder (Colab's /content: no data, no caches) with Drive
   unmounted, as a notebook opened in Colab gets a runtime of its own.
@@ -182,6 +183,10 @@ print('resnet34', torch.equal(learn.model[0][0].weight, fake['conv1.weight']))
 bit = load_file({bit!r})
 model = bit_model(2, pretrained=True)
 print('bit', torch.equal(model.stem.conv.weight, bit['stem.conv.weight']))
+from malaria_nb.imagenet import lite0_weights_file
+real = torch.load(lite0_weights_file(), map_location='cpu', weights_only=True)   # the package's file, not a stand-in
+lite = malaria_learner(malaria_dls(sample_path(), size=32, bs=32), 'efficientnet_lite0', pretrained=True)
+print('lite0', torch.equal(lite.model[0][1].weight, real['_conv_stem.weight']) and torch.equal(lite.model[0][-1].weight, real['_bn1.weight']))
 '''
 
 def check_runs(r:Rehearsal, check:Checks, notebooks:list, cli:bool) -> list:
@@ -279,9 +284,9 @@ def main(argv=None) -> int:
         print(f'stand-ins ready in {time.time() - start:.0f} s: google.colab, ImageNet-shaped weights, dataset at {r.env["MALARIA_NB_URL"]}', flush=True)
         rt, env = r.runtime('weights')
         res = r.python(LOADS.format(r34=str(r.weights['resnet34']), bit=str(r.weights[BIT])), env, rt/'content')
-        check('the full profile loads the stand-in ImageNet weights (torchvision and timm caches)',
-              res.returncode == 0 and 'resnet34 True' in res.stdout and 'bit True' in res.stdout,
-              ' | '.join(l for l in res.stdout.splitlines() if l.startswith(('resnet34', 'bit '))) if res.returncode == 0 else res.stderr.strip()[-300:])
+        check('the full profile loads the stand-in ImageNet weights (torchvision and timm caches) and the real EfficientNet-Lite0 ones (its package)',
+              res.returncode == 0 and 'resnet34 True' in res.stdout and 'bit True' in res.stdout and 'lite0 True' in res.stdout,
+              ' | '.join(l for l in res.stdout.splitlines() if l.startswith(('resnet34', 'bit ', 'lite0'))) if res.returncode == 0 else res.stderr.strip()[-300:])
         for nb in notebooks:
             ok, secs, tail, stray = r.notebook(nb)
             r.stray += stray
