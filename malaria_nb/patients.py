@@ -302,13 +302,16 @@ def cv_command(p,          # the sub-parser of `malaria-nb cv`
     p.add_argument('--rotate', type=float, default=None, help='training cells turned within +/- this many degrees (default: as `malaria-nb train`)')
     p.add_argument('--stain', type=float, default=None, help='training cells\' stain shifted by up to this share (default: as `malaria-nb train`)')
     p.add_argument('--label-smoothing', type=float, default=None, help='label smoothing of the loss (default: as `malaria-nb train`)')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--pretrained', dest='pretrained', action='store_true', default=None, help='start each fold from ImageNet weights, by the transfer recipe (as `malaria-nb train --pretrained`)')
+    g.add_argument('--no-pretrained', dest='pretrained', action='store_false', help='train each fold from scratch (the default)')
     p.add_argument('--seed', type=int, default=42, help='seed of the assignment of slides to folds (default 42)')
     def run(args) -> int:
         if args.folds < 2: raise ValueError(f'--folds must be at least 2, not {args.folds}.')
         if args.epochs is not None and args.epochs < 1: raise ValueError(f'--epochs must be at least 1, not {args.epochs}.')
         if args.size is not None and args.size < 16: raise ValueError(f'--size must be at least 16 pixels, not {args.size}.')
         if args.bs is not None and args.bs < 1: raise ValueError(f'--bs must be at least 1, not {args.bs}.')
-        recipe = dict(epochs=args.epochs, arch=args.arch, size=args.size, bs=args.bs, rotate=args.rotate, stain=args.stain, label_smoothing=args.label_smoothing)
+        recipe = dict(epochs=args.epochs, arch=args.arch, size=args.size, bs=args.bs, rotate=args.rotate, stain=args.stain, label_smoothing=args.label_smoothing, pretrained=args.pretrained)
         check_settings({**RUN_SETTINGS, **{k: v for k, v in recipe.items() if v is not None}})   # before any fold starts
         from malaria_nb.cli import train_runtime
         runtime = train_runtime(args.data, 'cached') if train is None else None
