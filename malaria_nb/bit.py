@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['BIT_ARCH', 'BIT_SUPPORTS', 'DIHEDRAL_CHECKS', 'bit_stats', 'bit_model', 'bit_resolution', 'bit_regime',
            'bit_hyperrule', 'bit_lr', 'bit_schedule', 'plot_schedule', 'tutorial_settings', 'bit_transforms', 'bit_dls',
-           'bit_learner', 'fit_bit', 'invariance_check', 'plot_label_changes', 'compare_on_test']
+           'bit_batch_size', 'bit_learner', 'hyperrule_schedule', 'fit_bit_schedule', 'StopOnPlateau', 'fit_bit',
+           'invariance_check', 'plot_label_changes', 'compare_on_test', 'saved_activation_bytes']
 
 # %% ../nbs/08_big_transfer.ipynb #62f7f951
 import math, time
@@ -20,7 +21,8 @@ from fastai.vision.all import *
 # %% ../nbs/08_big_transfer.ipynb #f96d2f5a
 from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms
 from .cache import cached_dls
-from .train import malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
+from .train import EpochCheckpoints, malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
+from .resume import ResumableCheckpoint, checkpoints, fit_schedule, latest_checkpoint, resume_one_cycle
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
 BIT_ARCH = 'resnetv2_50x1_bit.goog_in21k'
@@ -144,6 +146,14 @@ def bit_dls(path, # a folder with one sub-folder of images per class
     if not dls.test_items: raise ValueError(f'test_pct={test_pct} leaves no slide for the test set: raise it.')
     return dls
 
+# %% ../nbs/08_big_transfer.ipynb #b1a7c0d2
+def bit_batch_size(ckpt_dir, # the run's checkpoint folder (`fit_bit`)
+                   probe, # function returning the batch for a new run, e.g. `probe_batch_size` on this GPU
+                  ) -> int:
+    "The batch of the BiT run checkpointed in `ckpt_dir`, which a resume must keep; for a new run, `probe()`"
+    if not checkpoints(ckpt_dir): return probe()
+    return latest_checkpoint(ckpt_dir)[1]['schedule'].get('batch_size') or probe()
+
 # %% ../nbs/08_big_transfer.ipynb #00a87b94
 def bit_learner(dls, settings:dict,
                 pretrained:bool=False, # start from BiT-M's ImageNet-21k weights (downloaded by timm)?
@@ -156,20 +166,46 @@ def bit_learner(dls, settings:dict,
     learn.settings, learn.used_pretrained = settings, learn.model.used_pretrained
     return use_precision(learn, precision)
 
+# %% ../nbs/08_big_transfer.ipynb #b1a7c0d3
+def hyperrule_schedule(settings:dict, # `bit_hyperrule` or `tutorial_settings`
+                       n_epoch:int, # epochs that the schedule is spread over
+                      ) -> dict:
+    "The learning rate, MixUp and batch of `settings` over `n_epoch` epochs, as a checkpoint stores a schedule (kind 'bit')"
+    s = {k: settings.get(k) for k in ('name', 'batch_size', 'lr', 'steps', 'warmup', 'decays', 'mixup')}
+    return dict(kind='bit', n_epoch=int(n_epoch), **{**s, 'decays': None if s['decays'] is None else list(s['decays'])})
+
+def fit_bit_schedule(learn, # the `Learner` to train
+                     schedule:dict, # from `hyperrule_schedule`
+                     cbs=None, # more callbacks (`fit_schedule` passes its `ResumableCheckpoint`)
+                     start_epoch:int=0, # epochs already done, which a resume skips
+                    ):
+    "Fit `learn` through the BiT `schedule`: the rule's steps by `ParamScheduler` (a constant rate without steps), MixUp if it asks"
+    s, extra = schedule, []
+    if s['steps']: extra.append(ParamScheduler({'lr': bit_schedule(s)}))
+    if s['mixup']: extra.append(MixUp(s['mixup']))
+    learn.fit(s['n_epoch'], lr=s['lr'], cbs=extra + list(L(cbs)), start_epoch=start_epoch)
+
 # %% ../nbs/08_big_transfer.ipynb #a06926c9
-def fit_bit(learn, # a `Learner` from `bit_learner`; its `settings` give lr, schedule and MixUp
+class StopOnPlateau(EarlyStoppingCallback):
+    "`EarlyStoppingCallback` that stops only after `ResumableCheckpoint` wrote the epoch, so that a stopped run resumes as stopped"
+    order = ResumableCheckpoint.order + 1
+
+def fit_bit(learn, # a `Learner` from `bit_learner`; its `settings` give lr, schedule, MixUp and batch
             epochs:int, # most epochs to train
-            patience:int=10, # epochs without a lower validation loss before stopping
-            fname:str='bit_best', # file name (in the model folder) of the best epoch's weights
+            ckpt_dir, # the run's checkpoint folder; a run already there is continued (with the same settings only)
+            patience:int|None=10, # stop after this many epochs without a lower validation loss; `None`: never
+            fname:str='bit_epoch', # name (in the model folder) of the best epoch's weights
+            keep:int=2, # resumable checkpoints kept
+            cbs=None, # more callbacks
            ) -> Learner:
-    "Train for up to `epochs` with the settings' schedule and MixUp; stop on validation loss after `patience` epochs, keep the best"
-    s = learn.settings
-    cbs = [EarlyStoppingCallback(monitor='valid_loss', patience=patience), SaveModelCallback(monitor='valid_loss', fname=fname)]
-    if s.get('steps'): cbs.append(ParamScheduler({'lr': bit_schedule(s)}))
-    if s.get('mixup'): cbs.append(MixUp(s['mixup']))
+    "Train `learn` for up to `epochs` with its settings' schedule, resumably; stop on a plateau; load the best epoch by validation loss"
+    schedule = hyperrule_schedule(learn.settings, epochs)
+    best = EpochCheckpoints(monitor='valid_loss', fname=fname, keep_all=False)   # the best epoch's weights only, loaded at the end
+    cbs = [best, *([StopOnPlateau(monitor='valid_loss', patience=patience)] if patience else []), *L(cbs)]
     start = time.time()
-    learn.fit(epochs, lr=s['lr'], cbs=cbs)
-    learn.train_seconds = time.time() - start
+    if checkpoints(ckpt_dir): resume_one_cycle(learn, ckpt_dir, cbs=cbs, schedule=schedule, keep=keep)   # any kind of schedule resumes
+    else: fit_schedule(learn, schedule, ckpt_dir, cbs=cbs, keep=keep)
+    learn.train_seconds, learn.best_epoch = time.time() - start, best.best_epoch   # seconds of this session
     return learn
 
 # %% ../nbs/08_big_transfer.ipynb #93d31884
@@ -235,3 +271,19 @@ def compare_on_test(models:dict, # name -> trained `Learner`
         rows[name] = dict(metrics_from_probs(probs, targs), params=sum(p.numel() for p in learn.model.parameters()),
                           train_s=round(getattr(learn, 'train_seconds', float('nan')), 1), predict_s=round(time.time() - start, 1))
     return pd.DataFrame.from_dict(rows, orient='index')
+
+# %% ../nbs/08_big_transfer.ipynb #b1a7c0f3
+def saved_activation_bytes(model, # the network; it is put in training mode
+                           size:int, # side of the square input images, in pixels
+                           bs:int=1, # images in the batch
+                          ) -> int:
+    "Bytes of the tensors, weights aside, that autograd keeps for the backward pass of `model` on `bs` random `size`-pixel images"
+    params, kept = {p.untyped_storage().data_ptr() for p in model.parameters()}, {}
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in params: kept[s.data_ptr()] = s.nbytes()   # a storage shared by several saved tensors counts once
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): out = model.train()(torch.randn(bs, 3, size, size))
+    out.float().sum().backward()
+    model.zero_grad(set_to_none=True)
+    return sum(kept.values())
