@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'UsageError', 'Parser', 'env_command', 'train_runtime', 'recipe_options', 'run_options', 'report_training',
-           'train_command', 'main']
+           'train_command', 'error_line', 'main']
 
 # %% ../nbs/09_cli.ipynb #a5b5f642
-import argparse, importlib, json, os, re, sys, warnings
+import argparse, errno, importlib, json, os, re, sys, warnings
 from pathlib import Path
 
 # %% ../nbs/09_cli.ipynb #11a0a0c6
@@ -183,6 +183,22 @@ def _top_parser():
     return p
 
 # %% ../nbs/09_cli.ipynb #fb0fcbc5
+def error_line(e:Exception) -> str:
+    "The message of `e` as one line: without the wrapping of fastai's callbacks or of a DataLoader worker"
+    msg = str(e).strip()
+    if 'Original Traceback' in msg:   # an error in a DataLoader worker: its own message, without the exception's name
+        msg = re.sub(r'^(\w+\.)*\w*(Error|Exception): ', '', msg.splitlines()[-1])
+    msg = re.sub(r'^Exception occured in `\w+` when calling event `\w+`:\s*', '', msg)   # fastai's note of the callback it came from
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):   # a full disk met outside `atomic_path`
+        msg = f'the disk is full{f" (writing {e.filename})" if e.filename else ""}: free space there and run again'
+    return ' '.join(msg.split())
+
+def _warning_line(name:str):
+    "A `warnings.showwarning` that prints one line, `malaria-nb NAME: warning: ...`, without the source file and line"
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f'malaria-nb {name}: warning: {" ".join(str(message).split())}', file=file or sys.stderr)
+    return show
+
 def main(argv=None) -> int:
     "Run `malaria-nb` with `argv` (default: the command line); the exit status"
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -198,13 +214,13 @@ def main(argv=None) -> int:
     run = getattr(importlib.import_module(mod), fn)(p)
     args = p.parse_args(argv[1:])
     args.argv = argv[1:]   # as given, for a command that launches itself again (`train --gpus N`)
-    try: return run(args)
+    try:
+        with warnings.catch_warnings():   # restores the usual display when the command ends
+            if not os.environ.get('MALARIA_NB_DEBUG'): warnings.showwarning = _warning_line(name)
+            return run(args)
     except (ValueError, OSError) as e:
         if os.environ.get('MALARIA_NB_DEBUG'): raise
-        msg = str(e).strip()
-        if 'Original Traceback' in msg:   # an error in a DataLoader worker: its own message, without the exception's name
-            msg = re.sub(r'^(\w+\.)*\w*(Error|Exception): ', '', msg.splitlines()[-1])
-        print(f'malaria-nb {name}: error: {msg}', file=sys.stderr)
+        print(f'malaria-nb {name}: error: {error_line(e)}', file=sys.stderr)
         return 2
 
 # %% ../nbs/09_cli.ipynb #c2b46cf1

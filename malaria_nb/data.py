@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['CLASSES', 'MAX_CELL_PIXELS', 'DECISIONS', 'CORRECTION_COLUMNS', 'sample_path', 'course_data', 'DataError',
-           'cell_files', 'check_image_folder', 'load_cell', 'CellImage', 'slide_of', 'patient_of', 'patient_split',
-           'patient_splitter', 'cell_splitter', 'split_report', 'cell_transforms', 'plain_dls', 'read_corrections',
-           'apply_corrections']
+           'cell_files', 'check_image_folder', 'load_cell', 'CellImage', 'slide_of', 'patient_of', 'check_shares',
+           'patient_split', 'patient_splitter', 'cell_splitter', 'split_report', 'cell_transforms', 'plain_dls',
+           'read_corrections', 'apply_corrections']
 
 # %% ../nbs/02_data.ipynb #82d81a23
 import os, re, random
@@ -126,12 +126,20 @@ def patient_of(fn) -> str:
     return Path(fn).name.split('_IMG')[0]
 
 # %% ../nbs/02_data.ipynb #200755d5
+def check_shares(**shares) -> dict:
+    "Raise `DataError` naming the first of `shares` (name=value) outside [0, 1), or if together they leave no cells to train on"
+    for k, v in shares.items():
+        if not isinstance(v, (int, float)) or not 0 <= v < 1: raise DataError(f'{k}={v!r}: give a share of the cells from 0 up to 1 (not 1 itself), e.g. 0.2.')
+    if sum(shares.values()) >= 1: raise DataError(f'{" + ".join(f"{k}={v}" for k,v in shares.items())} leave no cells to train on: give shares that add up to less than 1.')
+    return shares
+
 def patient_split(items, # image files whose names carry their slide (`slide_of`)
                   valid_pct:float=0.2, # share of the cells held out for validation, taken in whole slides
                   test_pct:float=0., # share of the cells held out as a test set, in whole slides (0: none)
                   seed:int=42, # seed of the slide shuffle
                  ) -> tuple:
     "Indices (train, valid, test) of `items` such that each slide lies on one side only"
+    check_shares(valid_pct=valid_pct, test_pct=test_pct)
     slides = [slide_of(o) for o in items]
     groups = {}
     for i,s in enumerate(slides): groups.setdefault(s, []).append(i)
@@ -163,6 +171,7 @@ def cell_splitter(split:str='patient', # 'patient' (by slide) or 'random' (the t
                  ):
     "A fastai splitter: by slide, at random, or with the slides `valid_slides` for validation"
     if valid_slides is not None: return partial(_by_slides, slides=set(valid_slides))
+    check_shares(valid_pct=valid_pct)
     if split == 'patient': return patient_splitter(valid_pct, seed)
     if split == 'random': return RandomSplitter(valid_pct, seed)
     raise DataError(f"split must be 'patient' or 'random', not {split!r}.")

@@ -8,7 +8,7 @@ __all__ = ['ARCHS', 'sensitivity', 'specificity', 'roc_auc', 'malaria_metrics', 
            'malaria_learner', 'EpochCheckpoints']
 
 # %% ../nbs/03_resnet34.ipynb #e61c3e99
-import json, os, tempfile
+import errno, json, os, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -19,6 +19,7 @@ from fastai.vision.all import *
 # %% ../nbs/03_resnet34.ipynb #407e3a73
 from .data import CLASSES
 from .imagenet import WeightsPackageMissing, efficientnet_lite0, lite0_weights_file, lite0_weights_name
+from .cache import DiskFull
 
 # %% ../nbs/03_resnet34.ipynb #7ae7d222
 def _named(metric, name):
@@ -67,17 +68,30 @@ def _umask() -> int:
     mask = os.umask(0); os.umask(mask)
     return mask
 
+def _no_space(e:BaseException) -> bool:
+    "Did `e` come from a write that ran out of disk space? (`torch.save` reports it as a `RuntimeError`)"
+    if isinstance(e, OSError): return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(e, RuntimeError) and any(s in str(e) for s in ('unexpected pos', 'file write failed'))
+
 @contextmanager
 def atomic_path(path):
-    "Yield a temporary path beside `path`; rename it to `path` only if the block finishes"
+    "Yield a temporary path beside `path`; rename it to `path` only if the block finishes. A full disk or an unwritable folder: one clear `OSError`"
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except OSError as e:
+        if _no_space(e): raise DiskFull(f'the disk of {path.parent} is full: {path.name} could not be written. Free space there and run again') from None
+        raise OSError(f'{path.parent} cannot be written ({e.strerror.lower()}): choose a folder you can write to, or make it writable') from None
     os.close(fd)
     try:
         yield Path(tmp)
         if os.path.exists(tmp): os.chmod(tmp, 0o666 & ~_umask())   # as `open` would have made it, not mkstemp's 0600
         os.replace(tmp, path)
+    except Exception as e:
+        if not _no_space(e): raise
+        raise DiskFull(f'the disk of {path.parent} is full: {path.name} could not be written, '
+                       'and nothing half-written was left. Free space there (old runs, the cell cache) and run again; the files written before are intact') from None
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
@@ -159,7 +173,8 @@ class EpochCheckpoints(TrackerCallback):
         self.history.append(float(self.recorder.values[-1][self.idx]))
         if self.new_best: self.best_epoch = self.epoch
         if self._skipped() or not (self.keep_all or self.new_best) or rank_distrib(): return   # one process writes: rank 0
-        self.learn.save(f'{self.fname}_{self.epoch}', with_opt=self.with_opt)
+        with atomic_path(self.path/self.model_dir/f'{self.fname}_{self.epoch}.pth') as tmp:   # a full disk leaves no partial file
+            save_model(tmp, self.learn.model, getattr(self.learn, 'opt', None), with_opt=self.with_opt)
         if not self.keep_all:
             for f in (self.path/self.model_dir).glob(f'{self.fname}_*.pth'):
                 if f.stem != f'{self.fname}_{self.best_epoch}': f.unlink()
