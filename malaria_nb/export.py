@@ -23,7 +23,7 @@ from fastai.vision.all import *
 
 # %% ../nbs/04a_model_files.ipynb #73b19e7b
 from .data import CLASSES, DataError, cell_files, load_cell
-from .cache import CellDataLoaders
+from .cache import CellDataLoaders, _alive
 from .download import sha256_file
 from .train import ARCHS, atomic_path, get_arch, _umask
 
@@ -139,13 +139,6 @@ def verify_export(model_dir) -> dict:
     return meta
 
 # %% ../nbs/04a_model_files.ipynb #13ec20e9
-def _alive(pid:int) -> bool:
-    "Is process `pid` running (on this machine)?"
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: pass   # it runs, as another user
-    return True
-
 def remove_stale_copies(dest) -> list:
     "Remove the temporary folders that `_copy_dir_atomic` left beside `dest` in a process that was killed; their names"
     dest = Path(dest)
