@@ -57,7 +57,8 @@ def cam_layer(model, # a fastai vision model: body `model[0]`, then head
              ) -> nn.Module:
     "The deepest block of `model`'s body whose feature map is at least `min_size` wide for inputs of `image_size`"
     body = model[0]
-    blocks = list(body.children()) if isinstance(body, nn.Sequential) else [body]
+    def stages(b): return isinstance(b, nn.Sequential) and len(b) > 0 and all(isinstance(c, nn.Sequential) for c in b.children())
+    blocks = [s for b in (body.children() if isinstance(body, nn.Sequential) else [body]) for s in (b.children() if stages(b) else [b])]
     sizes = {}
     hooks = [b.register_forward_hook(lambda m, i, o, k=k: sizes.__setitem__(k, min(o.shape[-2:]))) for k, b in enumerate(blocks)]
     try:

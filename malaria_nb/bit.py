@@ -22,6 +22,7 @@ from fastai.vision.all import *
 from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms
 from .cache import cached_dls
 from .train import EpochCheckpoints, malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
+from .imagenet import imagenet_lite0, lite0_weights_name
 from .resume import ResumableCheckpoint, checkpoints, fit_schedule, latest_checkpoint, resume_one_cycle
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
@@ -35,20 +36,23 @@ def bit_stats(arch:str=BIT_ARCH) -> tuple:
 # %% ../nbs/08_big_transfer.ipynb #7bef0063
 def bit_model(n_out:int=2, # number of classes of the new head (2: parasitized, uninfected)
               pretrained:bool=False, # load BiT-M's ImageNet-21k weights; `False`: random initialisation
-              arch:str=BIT_ARCH, # timm name of the model (default: BiT-M R50x1)
+              arch:str=BIT_ARCH, # timm name of the model (default: BiT-M R50x1); 'efficientnet_lite0': the course's CPU network
              ) -> nn.Module:
     "BiT from timm with a zero-initialised `n_out`-class head; BiT-M's weights if `pretrained` (else `WeightsUnavailable`), else random ones"
-    try: model = timm.create_model(arch, pretrained=pretrained)
-    except Exception as e:   # no network, nothing cached, or a damaged file: timm and huggingface_hub raise many kinds
-        if not pretrained: raise
-        raise WeightsUnavailable(f'the ImageNet-21k weights of {arch} could not be loaded ({type(e).__name__}: {" ".join(str(e).split())[:120]}): '
-                                 'connect to the internet and run again, or train from random weights on purpose with pretrained=False') from None
+    if arch == 'efficientnet_lite0': model = imagenet_lite0(pretrained).train()   # ImageNet weights installed with the package (notebook 03a)
+    else:
+        try: model = timm.create_model(arch, pretrained=pretrained)
+        except Exception as e:   # no network, nothing cached, or a damaged file: timm and huggingface_hub raise many kinds
+            if not pretrained: raise
+            raise WeightsUnavailable(f'the ImageNet-21k weights of {arch} could not be loaded ({type(e).__name__}: {" ".join(str(e).split())[:120]}): '
+                                     'connect to the internet and run again, or train from random weights on purpose with pretrained=False') from None
     model.reset_classifier(n_out)
     head = model.get_classifier()
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     model.used_pretrained = pretrained
-    print(f'{arch}: {"ImageNet-21k (BiT-M) weights" if pretrained else "random initialisation"}, {n_out}-class head set to zero')
+    weights = 'random initialisation' if not pretrained else lite0_weights_name() if arch == 'efficientnet_lite0' else 'ImageNet-21k (BiT-M) weights'
+    print(f'{arch}: {weights}, {n_out}-class head set to zero')
     return model
 
 # %% ../nbs/08_big_transfer.ipynb #748ac248

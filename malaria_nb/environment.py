@@ -155,15 +155,19 @@ class Profile:
     precision: str     # 'fp32', 'fp16' or 'bf16'
     max_size: int|None = None  # cap on image size (`None`: the tutorial's)
     data: str|None = None  # the folder of NIH images (`MALARIA_NB_DATA`); `None`: the sample (quick) or notebook 01's download
-    weights: bool = True   # ImageNet weights to start from (the real profile: only if they are on disk already)
+    net: str|None = None   # the ImageNet network trained in place of the tutorial's (`None`: the tutorial's own ResNets)
     machine: str = ''      # what ran it, e.g. 'Tesla T4' or 'CPU, 2 cores'
 
     @property
     def quick(self) -> bool: return self.name == 'quick'
     @property
     def pretrained(self) -> bool:
-        "Start from ImageNet weights? Full: yes (downloaded); real: if they are on disk; quick: no, from scratch"
-        return not self.quick and self.weights
+        "Start from ImageNet weights? Always: downloaded for the tutorial's ResNets, installed with the package for `net`"
+        return True
+
+    def arch(self, tutorial:str) -> str:
+        "The network to train where the tutorial trained `tutorial`: the tutorial's own, or `net` where it stands in"
+        return self.net or tutorial
 
     def epochs(self, full:int) -> int:
         "The number of epochs to run where the tutorial ran `full`"
@@ -177,7 +181,7 @@ class Profile:
         data = ('the embedded sample' if self.quick else f'the NIH images in {Path(self.data).name}/' if self.data
                 else 'the full NIH dataset')
         ep = 'the tutorial\'s epochs' if self.max_epochs is None else f'at most {self.max_epochs} epoch(s)'
-        w = 'ImageNet weights' if self.pretrained else 'from scratch'
+        w = f'{self.net} from ImageNet weights (installed)' if self.net else "the tutorial's networks from ImageNet weights"
         on = f', on {self.machine}' if self.machine else ''
         return f'Profile {self.name} ({self.reason}): {data}, {self.size} px, batch {self.bs}, {ep}, {w}, {self.precision}{on}'
     __repr__ = __str__
@@ -200,11 +204,10 @@ def course_profile(quick:bool|None=None) -> Profile:
         elif data: quick, real, reason = False, True, 'no GPU, MALARIA_NB_DATA is set'
         else: quick, reason = True, 'no GPU, no MALARIA_NB_DATA'
     else: reason = 'asked for'
-    if quick: return Profile('quick', reason, size=64, bs=64, max_epochs=2, precision=precision, machine=machine)
-    if real:
-        from malaria_nb.train import weights_cached   # notebook 03's look into torch's cache (imported here: train imports this module)
-        return Profile('real', reason, size=64, bs=64, max_epochs=5, precision=precision, max_size=64, data=data,
-                       weights=weights_cached('resnet34'), machine=machine)
+    cpu_net = 'efficientnet_lite0'   # ImageNet weights that come with the package (notebook 03a): no download on a CPU
+    if quick: return Profile('quick', reason, size=64, bs=64, max_epochs=2, precision=precision, net=cpu_net, machine=machine)
+    if real: return Profile('real', reason, size=64, bs=64, max_epochs=5, precision=precision, max_size=64, data=data,
+                            net=cpu_net, machine=machine)
     return Profile('full', reason, size=128, bs=64, max_epochs=None, precision=precision, data=data, machine=machine)
 
 # %% ../nbs/00_environment.ipynb #7aeb2bd0
