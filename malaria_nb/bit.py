@@ -23,7 +23,7 @@ from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_sp
 from .cache import cached_dls
 from .train import EpochCheckpoints, malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
 from .imagenet import imagenet_lite0, lite0_weights_name
-from .resume import ResumableCheckpoint, checkpoints, fit_schedule, latest_checkpoint, resume_one_cycle
+from .resume import SCHEDULE_FITS, ResumableCheckpoint, checkpoints, fit_schedule, latest_checkpoint, resume_one_cycle
 
 # %% ../nbs/08_big_transfer.ipynb #aa597b62
 BIT_ARCH = 'resnetv2_50x1_bit.goog_in21k'
@@ -188,6 +188,9 @@ def fit_bit_schedule(learn, # the `Learner` to train
     if s['steps']: extra.append(ParamScheduler({'lr': bit_schedule(s)}))
     if s['mixup']: extra.append(MixUp(s['mixup']))
     learn.fit(s['n_epoch'], lr=s['lr'], cbs=extra + list(L(cbs)), start_epoch=start_epoch)
+
+SCHEDULE_FITS['bit'] = fit_bit_schedule   # `fit_schedule` and `resume_one_cycle` (notebook 07) now train this kind too
+
 
 # %% ../nbs/08_big_transfer.ipynb #a06926c9
 class StopOnPlateau(EarlyStoppingCallback):
