@@ -10,9 +10,9 @@ each with every validation cell, so the cell cache and the patient split work as
 OUT/runs/<config>_<N>/ (resumable: a finished run is read back, not trained again), and OUT/learning_curve.csv gets
 one row per run. Plot it with `--plot`, or `plot_curve(csv, png)` from Python.
 
-    PYTHONPATH=$PWD nice -n 10 python bench/learning_curve.py --data /work/shared/data/nih-malaria-dev/cell_images \\
-        --sizes 300,1000,3000,all --configs efficientnet_lite0:pretrained,efficientnet_lite0:scratch --out /work/lc-runs
-    python bench/learning_curve.py --plot /work/lc-runs/learning_curve.csv   # writes learning_curve.png beside it
+    PYTHONPATH=$PWD python bench/learning_curve.py --data ../shared/data/nih-malaria-dev/cell_images --epochs 6 --min-iters 100 \\
+        --sizes 300,1000,3000,all --configs efficientnet_lite0:pretrained,efficientnet_lite0:scratch --out /tmp/lc-runs
+    python bench/learning_curve.py --plot /tmp/lc-runs/learning_curve.csv   # writes learning_curve.png beside it
 """
 import argparse, csv, json, math, os, random, sys, time
 from pathlib import Path
@@ -79,20 +79,13 @@ def row(name:str, m:dict) -> dict:
                 valid_cells=m['valid_images'], valid_slides=m['slides'], best_epoch=m['best_epoch'], seconds=m['seconds'])
 
 
-def plot_curve(csv_file, png=None, title='Accuracy on the validation slides'):
-    "Plot `csv_file` (from this script): accuracy against training cells, one line per config, 95% slide-bootstrap bars"
+def plot_curve(csv_file, png=None):
+    "Plot `csv_file` (from this script) with the course's `plot_learning_curve` (notebook 05) to a PNG beside it"
     import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    df = pd.read_csv(csv_file).sort_values('train_cells')
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, g in df.groupby('config', sort=False):
-        ax.errorbar(g.train_cells, g.accuracy, yerr=[g.accuracy - g.accuracy_lo, g.accuracy_hi - g.accuracy],
-                    marker='o', capsize=3, label=name.replace('_', ' '))
-    ax.set(xscale='log', xlabel='training cells', ylabel='accuracy (95% slide-bootstrap interval)', title=title)
-    ax.grid(alpha=.3); ax.legend()
+    from malaria_nb.finetune import learning_curve, plot_learning_curve
+    fig = plot_learning_curve(learning_curve(csv_file))
     png = Path(png or Path(csv_file).with_suffix('.png'))
-    fig.tight_layout(); fig.savefig(png, dpi=120); plt.close(fig)
+    fig.savefig(png, dpi=120)
     return png
 
 
