@@ -10,8 +10,8 @@ each with every validation cell, so the cell cache and the patient split work as
 OUT/runs/<config>_<N>/ (resumable: a finished run is read back, not trained again), and OUT/learning_curve.csv gets
 one row per run. Plot it with `--plot`, or `plot_curve(csv, png)` from Python.
 
-    PYTHONPATH=$PWD python bench/learning_curve.py --data ../shared/data/nih-malaria-dev/cell_images --epochs 6 --min-iters 100 \\
-        --sizes 300,1000,3000,all --configs efficientnet_lite0:pretrained,efficientnet_lite0:scratch --out /tmp/lc-runs
+    PYTHONPATH=$PWD python bench/learning_curve.py --data ../shared/data/nih-malaria-dev/cell_images --epochs 3 --min-iters 100 \\
+        --sizes 300,1000,3000 --configs efficientnet_lite0:pretrained,efficientnet_lite0:scratch --out /tmp/lc-runs
     python bench/learning_curve.py --plot /tmp/lc-runs/learning_curve.csv   # writes learning_curve.png beside it
 """
 import argparse, csv, json, math, os, random, sys, time
