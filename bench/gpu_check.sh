@@ -14,7 +14,7 @@
 #   data         the cached pipeline's data rate alone (one pass over the training loader, no model)
 #   resume       the same run killed (SIGKILL) after its first checkpoint and resumed in a new process; its weights
 #                compared with the uninterrupted run's, tensor by tensor
-#   nbdev_00/07  nbdev-test of notebooks 00 and 07 under CUDA
+#   nbdev_00/07  nbdev-test of notebooks 00 (with 00a) and 07 under CUDA
 # Each step writes OUT/STEP.log; times.tsv holds each step's start, end and exit status; summary.md the table.
 set -u
 PY=${PYTHON:-python3}
@@ -83,7 +83,7 @@ resume_check() {  # the run of `train`, killed after its first checkpoint, resum
   $PY bench/gpu_check.py compare "$OUT/train" "$OUT/killed" "$OUT/resume.json"
 }
 step resume resume_check
-step nbdev_00 nbdev-test nbs/00_environment.ipynb
+step nbdev_00 nbdev-test --file-re '^00' nbs   # 00 and its tests, 00a
 step nbdev_07 nbdev-test nbs/07_resume.ipynb
 
 $PY bench/gpu_check.py summarise "$OUT"

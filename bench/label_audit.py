@@ -22,12 +22,11 @@ import pandas as pd
 
 from malaria_nb.audit import fold_learners, oof_predictions, find_suspects, suspect_counts, plot_suspects, read_cv, save_corrections
 from malaria_nb.data import CLASSES, cell_files
-from malaria_nb.download import sha256_file
+from malaria_nb.files import sha256_file, atomic_path, save_json
 from malaria_nb.interpret import slide_bootstrap, valid_preds
 from malaria_nb.patients import cell_metrics
 from malaria_nb.resume import checkpoints
 from malaria_nb.recipe import train_resumable
-from malaria_nb.train import atomic_path, save_json
 
 PAR = CLASSES.index('Parasitized')
 METRICS = ('accuracy', 'sensitivity', 'specificity', 'roc_auc')

@@ -16,7 +16,7 @@ from fastai.vision.all import Callback
 
 from malaria_nb.data import slide_of
 from malaria_nb.recipe import RUN_SETTINGS, train_resumable
-from malaria_nb.train import save_json
+from malaria_nb.files import save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,7 @@ from cleanlab.filter import find_label_issues
 
 # %% ../nbs/12_label_audit.ipynb #cc0eb22a
 from .data import CLASSES, CORRECTION_COLUMNS, DECISIONS, load_cell, read_corrections, slide_of
-from .download import sha256_file
-from .train import atomic_path
+from .files import sha256_file, atomic_path
 from .interpret import cell_batch, cell_image, grad_cam, show_cam, valid_preds
 from .report import load_run
 

@@ -226,7 +226,7 @@ def plain_dls(path, # a folder with one sub-folder of images per class
     return block.dataloaders(Path(path), bs=bs, num_workers=num_workers, seed=seed, **kwargs)
 
 # %% ../nbs/02_data.ipynb #b3c9e856
-from .download import sha256_file
+from .files import sha256_file
 
 # %% ../nbs/02_data.ipynb #f5b296b0
 DECISIONS = ('keep', 'relabel', 'exclude')

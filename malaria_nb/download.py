@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MALARIA_URL', 'MALARIA_SIZE', 'MALARIA_SHA256', 'MALARIA_COUNTS', 'IMAGE_EXTS', 'MAX_MEMBER', 'MAX_RATIO',
-           'MAX_EXPAND', 'resolve_url', 'DownloadError', 'sha256_file', 'stamp_path', 'write_stamp', 'file_problem',
-           'fetch', 'unsafe_members', 'size_problems', 'Extracted', 'extract_cells', 'image_problem', 'CellReport',
+           'MAX_EXPAND', 'resolve_url', 'DownloadError', 'stamp_path', 'write_stamp', 'file_problem', 'fetch',
+           'unsafe_members', 'size_problems', 'Extracted', 'extract_cells', 'image_problem', 'CellReport',
            'verify_cells', 'folder_tree', 'download_malaria', 'archive_checks', 'whole_number', 'download_command']
 
 # %% ../nbs/01_download.ipynb #f624a865
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from PIL import Image, ImageFile
 from fastprogress.fastprogress import progress_bar
+from .files import sha256_file   # notebook 01b
 
 # %% ../nbs/01_download.ipynb #94f5ef4b
 MALARIA_URL = 'https://data.lhncbc.nlm.nih.gov/public/Malaria/cell_images.zip'
@@ -29,13 +30,6 @@ def resolve_url(url:str|None=None) -> str:
 # %% ../nbs/01_download.ipynb #3cd3f466
 class DownloadError(OSError):
     "Downloading, unpacking or checking the dataset failed; the message names the file and what to do"
-
-def sha256_file(fn) -> str:
-    "SHA-256 of the file `fn`, as hex"
-    h = hashlib.sha256()
-    with open(fn, 'rb') as f:
-        while b := f.read(1 << 20): h.update(b)
-    return h.hexdigest()
 
 # %% ../nbs/01_download.ipynb #7f091715
 def stamp_path(fn) -> Path:

@@ -23,9 +23,9 @@ from fastai.vision.all import *
 
 # %% ../nbs/04a_model_files.ipynb #73b19e7b
 from .data import CLASSES, DataError, cell_files, load_cell
-from .cache import CellDataLoaders, _alive
-from .download import sha256_file
-from .train import ARCHS, atomic_path, get_arch, _umask
+from .cache import CellDataLoaders
+from .files import _alive, sha256_file, atomic_path, _umask
+from .train import ARCHS, get_arch
 
 # %% ../nbs/04a_model_files.ipynb #16f9b8c1
 FORMAT_VERSION = 2   # 2: model.json carries `meta_sha256`, a hash of its own fields

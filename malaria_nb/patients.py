@@ -20,7 +20,8 @@ from scipy.stats import beta
 
 # %% ../nbs/11_patients.ipynb #5c0b0809
 from .data import CLASSES, DataError, cell_files, check_image_folder, sample_path, slide_of
-from .train import ARCHS, save_json
+from .train import ARCHS
+from .files import save_json
 from .resume import checkpoints
 from .recipe import RUN_SETTINGS, check_settings, train_resumable
 

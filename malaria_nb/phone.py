@@ -114,7 +114,7 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def _atomic_path(path):
-    "A temporary path beside `path`, renamed to `path` with the usual file mode only if the block finishes (as `malaria_nb.train.atomic_path`)"
+    "A temporary path beside `path`, renamed to `path` with the usual file mode only if the block finishes (as `malaria_nb.files.atomic_path`)"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')

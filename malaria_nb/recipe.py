@@ -17,10 +17,10 @@ from fastai.vision.all import *
 
 # %% ../nbs/07a_training_recipe.ipynb #53766027
 from .data import sample_path
-from .download import sha256_file
+from .files import sha256_file, _size, save_json
 from .export import IMAGE_SIZES
-from .cache import malaria_dls, _size
-from .train import ARCHS, EpochCheckpoints, save_json, malaria_learner, metrics_from_probs, weights_name
+from .cache import malaria_dls
+from .train import ARCHS, EpochCheckpoints, malaria_learner, metrics_from_probs, weights_name
 from .interpret import metric_intervals, slide_names, threshold_for_sensitivity, threshold_table
 from .distributed import distributed_fit, gathered_preds, is_distributed, is_main, join_processes, main_first
 from .resume import CheckpointMismatch, checkpoints, fit_resumable, one_cycle_schedule, resume_one_cycle

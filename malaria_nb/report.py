@@ -13,7 +13,8 @@ from fastai.vision.all import *
 # %% ../nbs/06a_interpret_run.ipynb #e39c30ca
 from .data import sample_path
 from .cache import malaria_dls
-from .train import malaria_learner, metrics_from_probs, atomic_path, save_json
+from .train import malaria_learner, metrics_from_probs
+from .files import atomic_path, save_json
 from .interpret import (headline_text, metric_intervals, plot_confusion, plot_reliability, plot_roc,
                                   plot_slide_accuracy, plot_top_losses_gradcam, report_df, slide_accuracy, slide_names,
                                   threshold_for_sensitivity, threshold_table, top_losses, valid_preds)
