@@ -8,7 +8,7 @@ __all__ = ['decode_cell', 'cache_key', 'default_cache_dir', 'remove_stale_caches
            'CellDataLoaders', 'cached_dls', 'epoch_rate', 'malaria_dls']
 
 # %% ../nbs/02a_cell_cache.ipynb #248e8926
-import hashlib, json, os, shutil, time
+import hashlib, json, os, time
 from pathlib import Path
 import numpy as np
 from PIL import Image
@@ -18,7 +18,7 @@ from fastai.vision.all import *
 # %% ../nbs/02a_cell_cache.ipynb #448c27a9
 from .data import CLASSES, DataError, cell_files, check_image_folder, load_cell, cell_splitter, patient_split, plain_dls
 from .data import _label_index, _corrected_cache
-from .files import DiskFull, check_free_space, _alive   # notebook 01b
+from .files import check_free_space, _alive   # notebook 01b
 
 # %% ../nbs/02a_cell_cache.ipynb #eebbbf1f
 def decode_cell(fn, # path of a cell image file

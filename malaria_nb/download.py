@@ -9,7 +9,7 @@ __all__ = ['MALARIA_URL', 'MALARIA_SIZE', 'MALARIA_SHA256', 'MALARIA_COUNTS', 'I
            'verify_cells', 'folder_tree', 'download_malaria', 'archive_checks', 'whole_number', 'download_command']
 
 # %% ../nbs/01_download.ipynb #f624a865
-import argparse, hashlib, http.client, os, shutil, sys, time, urllib.error, urllib.parse, urllib.request, zipfile, zlib
+import argparse, http.client, os, shutil, sys, time, urllib.error, urllib.parse, urllib.request, zipfile, zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from PIL import Image, ImageFile

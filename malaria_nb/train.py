@@ -17,7 +17,7 @@ from fastai.vision.all import *
 # %% ../nbs/03_resnet34.ipynb #407e3a73
 from .data import CLASSES
 from .imagenet import WeightsPackageMissing, efficientnet_lite0, lite0_weights_file, lite0_weights_name
-from .files import DiskFull, atomic_path, save_json, _umask
+from .files import atomic_path
 
 # %% ../nbs/03_resnet34.ipynb #7ae7d222
 def _named(metric, name):
