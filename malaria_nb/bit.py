@@ -17,8 +17,6 @@ import torch
 from torch import nn
 import timm
 from fastai.vision.all import *
-
-# %% ../nbs/08_big_transfer.ipynb #f96d2f5a
 from .data import CLASSES, CellImage, cell_files, check_image_folder, patient_split, cell_transforms
 from .cache import cached_dls
 from .train import EpochCheckpoints, malaria_metrics, metrics_from_probs, use_precision, WeightsUnavailable
